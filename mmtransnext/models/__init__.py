@@ -1,0 +1,4 @@
+from .backbones import ARCH_ZOO, TransNeXt
+from .classifiers import TransNeXtClassifier
+
+__all__ = ['TransNeXt', 'TransNeXtClassifier', 'ARCH_ZOO']

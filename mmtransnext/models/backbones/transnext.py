@@ -1,0 +1,204 @@
+import logging
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import constant_init, normal_init, trunc_normal_init
+
+from mmtransnext.models.layers import (AggregatedAttention, CosineMHSA, LogCPB,
+                                       OverlapPatchEmbed, TransNeXtBlock)
+from mmtransnext.models.layers.position_bias import check_pos_bias
+from mmtransnext.models.layers.window_geometry import check_window_size
+from mmtransnext.utils.checkpoint import load_backbone_checkpoint
+from .arch_settings import resolve_arch
+
+MIN_INPUT_SIZE = 32
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+class TransNeXt(BaseModule):
+    """TransNeXt backbone ("TransNeXt: Robust Foveal Visual Perception for Vision
+    Transformers", CVPR 2024): aggregated attention and convolutional GLU.
+
+    Parameter names follow the authors' release, so their ImageNet and downstream
+    checkpoints load with ``strict=True`` (an ImageNet checkpoint's ``head.*`` is skipped).
+
+    Args:
+        arch (str | dict): 'micro' | 'tiny' | 'small' | 'base' | 'micro-aaaa', or a dict
+            with embed_dims, num_heads, depths, mlp_ratios, sr_ratios, window_size.
+        in_channels (int): Input channels. Default: 3.
+        img_size (int | tuple): Image size on which 'interpolate' builds the position bias
+            (the fine-tuning size). Default: 224.
+        pretrain_size (int): ImageNet pre-training size; fixes the coordinate
+            normalisation of the position bias. Default: 224.
+        pos_bias (str): 'interpolate' (bias built at ``img_size`` and resized),
+            'extrapolate' (built at the input size) or 'linear' (fixed pool size, built at
+            the input size). Can be changed later through the ``pos_bias`` attribute.
+        fixed_pool_size (int): Pooled grid side in 'linear' mode. Default: 7.
+        out_indices (Sequence[int]): Stages whose normed maps are returned.
+        qkv_bias (bool): Bias in q / kv / qkv. Default: True.
+        drop_rate (float): Dropout in attention projections and MLPs. Default: 0.
+        attn_drop_rate (float): Attention dropout. Default: 0.
+        drop_path_rate (float): Stochastic depth, increasing linearly over blocks.
+        frozen_stages (int): Stages 0..frozen_stages (patch embedding, blocks, norm) are
+            frozen and kept in eval mode. -1 freezes nothing. Default: -1.
+        with_cp (bool): Activation checkpointing per block. Default: False.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)`` loads a
+            checkpoint and raises if it does not cover every backbone weight.
+    """
+
+    def __init__(self, arch='tiny', in_channels=3, img_size=224, pretrain_size=224,
+                 pos_bias='interpolate', fixed_pool_size=7,
+                 out_indices: Sequence[int] = (0, 1, 2, 3), qkv_bias=True, drop_rate=0.,
+                 attn_drop_rate=0., drop_path_rate=0., frozen_stages=-1, with_cp=False,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = settings = resolve_arch(arch)
+        for w in settings['window_size']:
+            if w is not None:
+                check_window_size(w)
+        self.num_stages = len(settings['depths'])
+        self.embed_dims = settings['embed_dims']
+        self.in_channels = in_channels
+        self.out_indices = tuple(i % self.num_stages for i in out_indices)
+        if any(not -self.num_stages <= i < self.num_stages for i in out_indices):
+            raise ValueError(f'out_indices {tuple(out_indices)} out of range for '
+                             f'{self.num_stages} stages')
+        if not -1 <= frozen_stages < self.num_stages:
+            raise ValueError(f'frozen_stages must be in [-1, {self.num_stages - 1}], '
+                             f'got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+        self.with_cp = with_cp
+        self._pos_bias = check_pos_bias(pos_bias)
+
+        dpr = torch.linspace(0, drop_path_rate, sum(settings['depths'])).tolist()
+        cur = 0
+        for i in range(self.num_stages):
+            dim = settings['embed_dims'][i]
+            patch_embed = OverlapPatchEmbed(
+                in_channels if i == 0 else settings['embed_dims'][i - 1], dim,
+                patch_size=7 if i == 0 else 3, stride=4 if i == 0 else 2)
+            bias_kwargs = dict(stride=2 ** (i + 2), img_size=_pair(img_size),
+                               pretrain_size=pretrain_size, pos_bias=pos_bias,
+                               fixed_pool_size=fixed_pool_size)
+            blocks = nn.ModuleList([
+                TransNeXtBlock(dim, settings['num_heads'][i], settings['mlp_ratios'][i],
+                               settings['sr_ratios'][i], settings['window_size'][i],
+                               qkv_bias=qkv_bias, drop=drop_rate, attn_drop=attn_drop_rate,
+                               drop_path=dpr[cur + j], **bias_kwargs)
+                for j in range(settings['depths'][i])])
+            cur += settings['depths'][i]
+            setattr(self, f'patch_embed{i + 1}', patch_embed)
+            setattr(self, f'block{i + 1}', blocks)
+            setattr(self, f'norm{i + 1}', nn.LayerNorm(dim, eps=1e-6))
+
+        self._register_load_state_dict_pre_hook(self._skip_classifier_head)
+        self._init_from_scratch()
+        self._freeze_stages()
+
+    # -- position bias mode -------------------------------------------------------------
+    @property
+    def pos_bias(self) -> str:
+        return self._pos_bias
+
+    @pos_bias.setter
+    def pos_bias(self, mode: str):
+        self._pos_bias = check_pos_bias(mode)
+        for m in self.modules():
+            if isinstance(m, LogCPB):
+                m.pos_bias = mode
+
+    # -- weights --------------------------------------------------------------------------
+    def _init_from_scratch(self):
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_init(m, std=.02, bias=0.)
+            elif isinstance(m, nn.LayerNorm):
+                constant_init(m, 1.0, 0.)
+            elif isinstance(m, nn.Conv2d):
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+                normal_init(m, 0, (2.0 / fan_out) ** 0.5, bias=0.)
+            elif isinstance(m, (AggregatedAttention, CosineMHSA)):
+                m.reset_parameters()
+
+    def init_weights(self):
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                                     map_location=cfg.get('map_location', 'cpu'))
+            self._is_init = True
+            return
+        self._init_from_scratch()
+        if cfg is not None:
+            super().init_weights()
+
+    def _skip_classifier_head(self, state_dict, prefix, *args):
+        """ImageNet checkpoints carry ``head.*``; a backbone has no head: drop it, say so."""
+        if hasattr(self, 'head'):
+            return
+        head_keys = [k for k in state_dict if k.startswith(prefix + 'head.')]
+        for k in head_keys:
+            del state_dict[k]
+        if head_keys:
+            print_log(f'TransNeXt: skipped the classifier head of the checkpoint '
+                      f'({", ".join(head_keys)})', logger='current', level=logging.INFO)
+
+    # -- training state -------------------------------------------------------------------
+    def _stage_modules(self, i):
+        return [getattr(self, f'patch_embed{i + 1}'), getattr(self, f'block{i + 1}'),
+                getattr(self, f'norm{i + 1}')]
+
+    def _freeze_stages(self):
+        for i in range(self.frozen_stages + 1):
+            for m in self._stage_modules(i):
+                m.eval()
+                for p in m.parameters():
+                    p.requires_grad = False
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    # -- forward --------------------------------------------------------------------------
+    def _check_input(self, x):
+        if x.dim() != 4:
+            raise ValueError(f'TransNeXt expects [B, C, H, W] images, got shape {tuple(x.shape)}')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'TransNeXt was built for {self.in_channels}-channel input but got '
+                f'{x.shape[1]} channels; convert the images or set in_channels='
+                f'{x.shape[1]} (pre-trained stem weights expect 3).')
+        if min(x.shape[-2:]) < MIN_INPUT_SIZE:
+            raise ValueError(f'TransNeXt needs inputs of at least {MIN_INPUT_SIZE}x'
+                             f'{MIN_INPUT_SIZE} pixels, got {x.shape[-2]}x{x.shape[-1]}; '
+                             'resize or pad the images.')
+
+    def _run_block(self, block, x, height, width):
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(block, x, height, width, use_reentrant=False)
+        return block(x, height, width)
+
+    def forward_stage(self, i, x):
+        """Stage i on [B, C, H, W] input; returns its normed tokens and grid size."""
+        x, height, width = getattr(self, f'patch_embed{i + 1}')(x)
+        for block in getattr(self, f'block{i + 1}'):
+            x = self._run_block(block, x, height, width)
+        return getattr(self, f'norm{i + 1}')(x), height, width
+
+    def forward(self, x):
+        self._check_input(x)
+        outs = []
+        for i in range(self.num_stages):
+            tokens, height, width = self.forward_stage(i, x)
+            x = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, height, width)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)

@@ -1,0 +1,3 @@
+from .transnext_cls import TransNeXtClassifier
+
+__all__ = ['TransNeXtClassifier']

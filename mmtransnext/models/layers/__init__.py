@@ -1,0 +1,8 @@
+from .aggregated_attention import AggregatedAttention
+from .block import OverlapPatchEmbed, TransNeXtBlock
+from .conv_glu import ConvolutionalGLU
+from .cosine_mhsa import CosineMHSA
+from .position_bias import COORDINATE_CACHE, POS_BIAS_MODES, LogCPB
+
+__all__ = ['AggregatedAttention', 'CosineMHSA', 'ConvolutionalGLU', 'LogCPB',
+           'OverlapPatchEmbed', 'TransNeXtBlock', 'COORDINATE_CACHE', 'POS_BIAS_MODES']

@@ -1,0 +1,101 @@
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmtransnext.ops import sliding_window_av, sliding_window_qk
+from .position_bias import LogCPB
+from .window_geometry import check_window_size, valid_counts
+
+# softplus(TEMPERATURE_INIT) = 1 / 0.24
+TEMPERATURE_INIT = math.log(math.exp(1 / 0.24) - 1)
+
+
+class AggregatedAttention(LogCPB):
+    """Aggregated attention: one softmax over a k x k window and a pooled global map.
+
+    Each query attends to its k x k neighbourhood (keys of the full-resolution map,
+    -inf outside the image) and to P pooled tokens (GELU(sr(x)) average-pooled, normed,
+    through the same ``kv``). Queries are cosine-normalised and scaled by
+    softplus(temperature) * ln(n_valid + P). The window output adds learnable
+    query-dependent weights (``learnable_tokens``, ``learnable_bias``).
+
+    Args:
+        dim (int): Channels C.
+        num_heads (int): Heads h; head_dim = C / h.
+        sr_ratio (int): Pooling ratio (> 1) of the pooled path.
+        window_size (int): Odd window side k.
+        attn_drop (float), proj_drop (float): Dropout rates.
+        **bias_kwargs: stride, img_size, pretrain_size, pos_bias, fixed_pool_size
+            (see :class:`LogCPB`).
+    """
+
+    def __init__(self, dim, num_heads, sr_ratio, window_size, qkv_bias=True,
+                 attn_drop=0., proj_drop=0., **bias_kwargs):
+        super().__init__(num_heads=num_heads, sr_ratio=sr_ratio, **bias_kwargs)
+        check_window_size(window_size)
+        if dim % num_heads:
+            raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.window_size = window_size
+        nk = window_size * window_size
+
+        self.temperature = nn.Parameter(torch.full((num_heads, 1, 1), TEMPERATURE_INIT))
+        self.query_embedding = nn.Parameter(torch.zeros(num_heads, 1, self.head_dim))
+        self.relative_pos_bias_local = nn.Parameter(torch.zeros(num_heads, nk))
+        self.learnable_tokens = nn.Parameter(torch.zeros(num_heads, self.head_dim, nk))
+        self.learnable_bias = nn.Parameter(torch.zeros(num_heads, 1, nk))
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.sr = nn.Conv2d(dim, dim, kernel_size=1, stride=1)
+        self.norm = nn.LayerNorm(dim, eps=1e-5)
+        self.act = nn.GELU()
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        nn.init.trunc_normal_(self.query_embedding, std=0.02)
+        nn.init.trunc_normal_(self.learnable_tokens, std=0.02)
+        nn.init.trunc_normal_(self.relative_pos_bias_local, std=0.0004)
+        nn.init.zeros_(self.learnable_bias)
+        nn.init.constant_(self.temperature, TEMPERATURE_INIT)
+
+    def _heads(self, x, parts):
+        B, N, _ = x.shape
+        return x.view(B, N, parts, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+
+    def forward(self, x, height, width):
+        B, N, C = x.shape
+        k = self.window_size
+        pool_hw = self.key_grid(height, width)
+        n_pool = pool_hw[0] * pool_hw[1]
+
+        q = F.normalize(self._heads(self.q(x), 1)[0], dim=-1)
+        key, value = self._heads(self.kv(x), 2).unbind(0)
+
+        pooled = x.transpose(1, 2).reshape(B, C, height, width)
+        pooled = F.adaptive_avg_pool2d(self.act(self.sr(pooled)), pool_hw)
+        pooled = self.norm(pooled.flatten(2).transpose(1, 2))
+        key_pool, value_pool = self._heads(self.kv(pooled), 2).unbind(0)
+
+        length_scale = torch.log(valid_counts(height, width, k, x.device) + n_pool)
+        q_scaled = (q + self.query_embedding) * F.softplus(self.temperature) * length_scale.to(q.dtype)
+
+        attn_local = sliding_window_qk(q_scaled, F.normalize(key, dim=-1),
+                                       self.relative_pos_bias_local, height, width, k)
+        attn_pool = q_scaled @ F.normalize(key_pool, dim=-1).transpose(-2, -1)
+        attn_pool = attn_pool + self.position_bias(height, width).to(q.dtype)
+
+        attn = torch.cat([attn_local, attn_pool], dim=-1).softmax(dim=-1)
+        attn = self.attn_drop(attn)
+        attn_local, attn_pool = attn.split([k * k, n_pool], dim=-1)
+
+        # The window weights also get a learnable, query-dependent term (plain q, no scale).
+        attn_local = (q @ self.learnable_tokens) + self.learnable_bias + attn_local
+        out = sliding_window_av(attn_local, value, height, width, k) + attn_pool @ value_pool
+        out = out.transpose(1, 2).reshape(B, N, C)
+        return self.proj_drop(self.proj(out))

@@ -1,0 +1,3 @@
+from .sliding_window import requested_impl, sliding_window_av, sliding_window_qk
+
+__all__ = ['sliding_window_qk', 'sliding_window_av', 'requested_impl']

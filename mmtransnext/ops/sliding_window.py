@@ -1,0 +1,125 @@
+"""The ONE dispatch point of the sliding-window ops.
+
+``sliding_window_qk`` and ``sliding_window_av`` pick, per call:
+  * the compiled extension (``mmtransnext._ext``, CUDA kernels for CUDA tensors, C++ for CPU),
+  * else pure PyTorch (``sliding_window_torch``), after a one-time warning naming the fix.
+``MMTRANSNEXT_OPS=torch`` forces PyTorch; ``MMTRANSNEXT_OPS=ext`` forces the extension and
+makes a missing one an error. All implementations compute the same numbers.
+"""
+import os
+import warnings
+
+import torch
+
+from mmtransnext.models.layers.window_geometry import check_window_size
+from .sliding_window_torch import sliding_av_torch, sliding_qk_torch
+
+BUILD_HINT = ('build it with `make setup` (or `pip install --no-build-isolation -e .` '
+              'in the repo root; FORCE_CUDA=1 for the CUDA kernels)')
+_IMPLS = ('auto', 'torch', 'ext')
+_warned = False
+
+
+def requested_impl() -> str:
+    impl = os.environ.get('MMTRANSNEXT_OPS', 'auto').lower()
+    if impl not in _IMPLS:
+        raise ValueError(f'MMTRANSNEXT_OPS must be one of {_IMPLS}, got {impl!r}')
+    return impl
+
+
+def _ext_ops():
+    """The registered torch.ops.mmtransnext namespace, or None if the extension is missing."""
+    from . import ext_loader
+    return ext_loader.load()
+
+
+def _ext_supports(ops, tensor) -> bool:
+    if ops is None:
+        return False
+    from . import ext_loader
+    return tensor.device.type == 'cpu' or (tensor.is_cuda and ext_loader.has_cuda())
+
+
+def _use_ext(tensor) -> bool:
+    global _warned
+    impl = requested_impl()
+    if impl == 'torch':
+        return False
+    from . import ext_loader
+    ops = _ext_ops()
+    if impl == 'ext':
+        if ops is None:
+            raise ImportError(f'MMTRANSNEXT_OPS=ext but mmtransnext._ext is missing '
+                              f'({ext_loader.load_error()}): {BUILD_HINT}.')
+        if not _ext_supports(ops, tensor):
+            raise RuntimeError(f'MMTRANSNEXT_OPS=ext but mmtransnext._ext has no kernel for '
+                               f'{tensor.device.type} tensors: {BUILD_HINT}.')
+        return True
+    if _ext_supports(ops, tensor):
+        return True
+    if not _warned:
+        _warned = True
+        why = ext_loader.load_error() or f'built without {tensor.device.type} kernels'
+        warnings.warn(f'mmtransnext._ext unavailable ({why}); sliding-window attention uses '
+                      f'the slower pure-PyTorch path. To use the kernels, {BUILD_HINT}.',
+                      stacklevel=3)
+    return False
+
+
+def _check(q, k, height, width, kernel_size, what):
+    check_window_size(kernel_size)
+    if q.dim() != 4 or k.dim() != 4:
+        raise ValueError(f'{what}: expected 4-D [B, heads, N, C] tensors, got '
+                         f'{tuple(q.shape)} and {tuple(k.shape)}')
+    if q.dtype != k.dtype:
+        raise TypeError(f'{what}: mixed dtypes {q.dtype} and {k.dtype}; cast both to one dtype')
+    if q.device != k.device:
+        raise RuntimeError(f'{what}: tensors on different devices ({q.device}, {k.device}); '
+                           'move them to one device')
+    if q.shape[:3] != k.shape[:3]:
+        raise ValueError(f'{what}: batch, heads and tokens must match, got {tuple(q.shape)} '
+                         f'and {tuple(k.shape)}')
+    if q.shape[2] != height * width:
+        raise ValueError(f'{what}: H*W = {height}*{width} = {height * width} but the tensors '
+                         f'hold N = {q.shape[2]} tokens')
+
+
+def sliding_window_qk(q, k, rpb, height: int, width: int, kernel_size: int):
+    """Window similarity [B, heads, H*W, k*k] (see sliding_qk_torch for the math).
+
+    Args:
+        q, k: [B, heads, H*W, head_dim], same dtype and device.
+        rpb: [heads, k*k] relative position bias.
+    """
+    _check(q, k, height, width, kernel_size, 'sliding_window_qk')
+    if q.shape[3] != k.shape[3]:
+        raise ValueError(f'sliding_window_qk: head_dim of q ({q.shape[3]}) and k '
+                         f'({k.shape[3]}) differ')
+    nk = kernel_size * kernel_size
+    if rpb.shape != (q.shape[1], nk):
+        raise ValueError(f'sliding_window_qk: rpb must be [heads, k*k] = [{q.shape[1]}, {nk}], '
+                         f'got {tuple(rpb.shape)}')
+    if rpb.device != q.device:
+        raise RuntimeError(f'sliding_window_qk: rpb on {rpb.device}, q on {q.device}; '
+                           'move them to one device')
+    if _use_ext(q):
+        return torch.ops.mmtransnext.sliding_qk(q, k, rpb.to(q.dtype), height, width,
+                                                 kernel_size)
+    return sliding_qk_torch(q, k, rpb, height, width, kernel_size)
+
+
+def sliding_window_av(attn, v, height: int, width: int, kernel_size: int):
+    """Weighted window sum [B, heads, H*W, head_dim] (see sliding_av_torch for the math).
+
+    Args:
+        attn: [B, heads, H*W, k*k] window weights.
+        v: [B, heads, H*W, head_dim], same dtype and device as attn.
+    """
+    _check(attn, v, height, width, kernel_size, 'sliding_window_av')
+    nk = kernel_size * kernel_size
+    if attn.shape[3] != nk:
+        raise ValueError(f'sliding_window_av: attn has {attn.shape[3]} window entries, '
+                         f'kernel_size {kernel_size} needs {nk}')
+    if _use_ext(v):
+        return torch.ops.mmtransnext.sliding_av(attn, v, height, width, kernel_size)
+    return sliding_av_torch(attn, v, height, width, kernel_size)

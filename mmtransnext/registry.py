@@ -1,0 +1,16 @@
+"""Every registration of mmtransnext, in one place; run when ``mmtransnext`` is imported.
+
+TransNeXt goes into mmengine's root MODELS registry. The registries of mmdet, mmseg and
+mmpretrain are its children and look a name up in their parents, so one registration
+serves ``dict(type='TransNeXt')`` (and ``'mmdet.TransNeXt'`` etc.) in all three, with
+or without those packages installed, and needs none of them imported.
+"""
+from mmengine.registry import MODELS
+
+from mmtransnext.models import TransNeXt
+
+
+def register_all_modules():
+    MODELS.register_module(name='TransNeXt', module=TransNeXt, force=True)
+    from mmtransnext.models.classifiers.timm_models import register_timm_models
+    register_timm_models()

@@ -1,0 +1,58 @@
+"""Builds mmtransnext and its one compiled module, mmtransnext._ext, as mmcv builds mmcv._ext.
+
+  * C++ (CPU) kernels always; CUDA kernels too when torch sees a GPU or FORCE_CUDA=1.
+  * MMTRANSNEXT_WITH_OPS=0 builds no extension (the pure-PyTorch path is used).
+  * TORCH_CUDA_ARCH_LIST and MAX_JOBS are honoured (by torch's BuildExtension, with ninja).
+"""
+import glob
+import os
+import site
+import sys
+
+from setuptools import setup
+
+
+def _cuda_include_dirs():
+    """CUDA headers of torch's pip packages (nvidia/cu13/include): ATen's CUDA headers need
+    some (cusparse.h) that a bare toolkit install may lack."""
+    dirs = []
+    for base in site.getsitepackages() + [site.getusersitepackages()]:
+        dirs += glob.glob(os.path.join(base, 'nvidia', 'cu*', 'include'))
+        dirs += glob.glob(os.path.join(base, 'nvidia', '*', 'include'))
+    return sorted(set(dirs))
+
+
+def get_extensions():
+    if os.getenv('MMTRANSNEXT_WITH_OPS', '1') == '0':
+        return []
+    import torch
+    from torch.utils.cpp_extension import CppExtension, CUDAExtension
+
+    sources = sorted(glob.glob('csrc/*.cpp') + glob.glob('csrc/cpu/*.cpp'))
+    if not sources:
+        return []
+    with_cuda = torch.cuda.is_available() or os.getenv('FORCE_CUDA', '0') == '1'
+    extra_compile_args = {'cxx': ['-O3', '-std=c++17']}
+    kwargs = dict(include_dirs=[os.path.abspath('csrc')], define_macros=[])
+    if with_cuda:
+        sources += sorted(glob.glob('csrc/cuda/*.cu'))
+        kwargs['define_macros'].append(('WITH_CUDA', None))
+        kwargs['include_dirs'] += _cuda_include_dirs()
+        extra_compile_args['nvcc'] = ['-O3', '-std=c++17', '--expt-relaxed-constexpr']
+        ext_cls = CUDAExtension
+    else:
+        ext_cls = CppExtension
+    print(f'mmtransnext._ext: building {"CPU + CUDA" if with_cuda else "CPU"} kernels',
+          file=sys.stderr)
+    return [ext_cls('mmtransnext._ext', sources, extra_compile_args=extra_compile_args,
+                    **kwargs)]
+
+
+def get_cmdclass():
+    if os.getenv('MMTRANSNEXT_WITH_OPS', '1') == '0':
+        return {}
+    from torch.utils.cpp_extension import BuildExtension
+    return {'build_ext': BuildExtension.with_options(use_ninja=True)}
+
+
+setup(ext_modules=get_extensions(), cmdclass=get_cmdclass())
