@@ -6,6 +6,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -c requirements/constraints.txt
+# ninja (parallel C++/CUDA builds) and the venv's tools come first on PATH.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 MAX_JOBS ?= 2
 CUDA_HOME ?= /usr/local/cuda
 # nvcc but no GPU (the CI machines): build the CUDA kernels anyway so CI proves they compile and link.

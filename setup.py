@@ -33,7 +33,12 @@ def get_extensions():
         return []
     with_cuda = torch.cuda.is_available() or os.getenv('FORCE_CUDA', '0') == '1'
     extra_compile_args = {'cxx': ['-O3', '-std=c++17']}
-    kwargs = dict(include_dirs=[os.path.abspath('csrc')], define_macros=[])
+    kwargs = dict(include_dirs=[os.path.abspath('csrc')], define_macros=[], extra_link_args=[])
+    if sys.platform.startswith('linux'):
+        # at::parallel_for is inline: without OpenMP it runs the CPU kernels on one thread.
+        # libgomp.so.1 resolves to the copy torch has already loaded.
+        extra_compile_args['cxx'].append('-fopenmp')
+        kwargs['extra_link_args'].append('-fopenmp')
     if with_cuda:
         sources += sorted(glob.glob('csrc/cuda/*.cu'))
         kwargs['define_macros'].append(('WITH_CUDA', None))

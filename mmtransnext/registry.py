@@ -8,6 +8,7 @@ or without those packages installed, and needs none of them imported.
 from mmengine.registry import MODELS
 
 from mmtransnext.models import TransNeXt
+import mmtransnext.engine  # noqa: F401,E402  registers TransNeXtOptimWrapperConstructor
 
 
 def register_all_modules():

@@ -27,3 +27,25 @@ def mmpretrain_to_imagenet(state_dict) -> Dict[str, torch.Tensor]:
 def is_imagenet_layout(state_dict) -> bool:
     """Official ImageNet layout: top-level ``patch_embed1`` keys, no ``backbone.`` prefix."""
     return any(k.startswith('patch_embed1.') for k in state_dict)
+
+
+def infer_arch(state_dict) -> str:
+    """Name of the TransNeXt variant whose backbone keys/shapes ``state_dict`` holds
+    (official layout, no prefix)."""
+    from mmtransnext.models.backbones.arch_settings import ARCH_ZOO
+    dims, depths, sr_ratios = [], [], []
+    for i in range(1, 5):
+        proj = state_dict.get(f'patch_embed{i}.proj.weight')
+        if proj is None:
+            break
+        dims.append(proj.shape[0])
+        blocks = {int(k.split('.')[1]) for k in state_dict if k.startswith(f'block{i}.')}
+        depths.append(max(blocks) + 1 if blocks else 0)
+        pooled = f'block{i}.0.attn.sr.weight' in state_dict
+        sr_ratios.append(pooled)
+    for name, arch in ARCH_ZOO.items():
+        if (arch['embed_dims'] == dims and arch['depths'] == depths
+                and [s > 1 for s in arch['sr_ratios']] == sr_ratios):
+            return name
+    raise ValueError(f'no TransNeXt arch has embed_dims {dims}, depths {depths} and pooled '
+                     f'attention in stages {sr_ratios}; known: {sorted(ARCH_ZOO)}')

@@ -11,14 +11,15 @@ _TIMM_ARCHS = {'transnext_micro': 'micro', 'transnext_tiny': 'tiny',
 _DEFAULT_SIZE = {'micro-aaaa': 256}
 
 
-def _create(arch, pretrained=False, **kwargs):
+def _create(default_arch, pretrained=False, **kwargs):
     if pretrained:
         raise ValueError('pretrained=True would download weights, which mmtransnext does not '
                          'do; pass checkpoint_path=<official .pth> to timm.create_model.')
     for timm_only in ('pretrained_cfg', 'pretrained_cfg_overlay', 'cache_dir'):
         kwargs.pop(timm_only, None)
-    kwargs.setdefault('img_size', _DEFAULT_SIZE.get(arch, 224))
-    return TransNeXtClassifier(arch=arch, **kwargs)
+    kwargs.setdefault('arch', default_arch)  # an arch dict may replace the named variant
+    kwargs.setdefault('img_size', _DEFAULT_SIZE.get(default_arch, 224))
+    return TransNeXtClassifier(**kwargs)
 
 
 def _entry_point(name, arch):

@@ -68,7 +68,12 @@ class AggregatedAttention(LogCPB):
         B, N, _ = x.shape
         return x.view(B, N, parts, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
 
-    def forward(self, x, height, width):
+    def attention_weights(self, x, height, width):
+        """Softmax weights of both paths and what ``forward`` needs to apply them.
+
+        Returns (q, value, value_pool, attn_local [B,h,N,k*k], attn_pool [B,h,N,P]),
+        q cosine-normalised without scaling.
+        """
         B, N, C = x.shape
         k = self.window_size
         pool_hw = self.key_grid(height, width)
@@ -83,7 +88,8 @@ class AggregatedAttention(LogCPB):
         key_pool, value_pool = self._heads(self.kv(pooled), 2).unbind(0)
 
         length_scale = torch.log(valid_counts(height, width, k, x.device) + n_pool)
-        q_scaled = (q + self.query_embedding) * F.softplus(self.temperature) * length_scale.to(q.dtype)
+        q_scaled = (q + self.query_embedding) * F.softplus(self.temperature) \
+            * length_scale.to(q.dtype)
 
         attn_local = sliding_window_qk(q_scaled, F.normalize(key, dim=-1),
                                        self.relative_pos_bias_local, height, width, k)
@@ -91,11 +97,16 @@ class AggregatedAttention(LogCPB):
         attn_pool = attn_pool + self.position_bias(height, width).to(q.dtype)
 
         attn = torch.cat([attn_local, attn_pool], dim=-1).softmax(dim=-1)
-        attn = self.attn_drop(attn)
         attn_local, attn_pool = attn.split([k * k, n_pool], dim=-1)
+        return q, value, value_pool, attn_local, attn_pool
 
+    def forward(self, x, height, width):
+        B, N, C = x.shape
+        q, value, value_pool, attn_local, attn_pool = self.attention_weights(x, height, width)
+        attn_local, attn_pool = self.attn_drop(attn_local), self.attn_drop(attn_pool)
         # The window weights also get a learnable, query-dependent term (plain q, no scale).
         attn_local = (q @ self.learnable_tokens) + self.learnable_bias + attn_local
-        out = sliding_window_av(attn_local, value, height, width, k) + attn_pool @ value_pool
+        out = sliding_window_av(attn_local, value, height, width, self.window_size) \
+            + attn_pool @ value_pool
         out = out.transpose(1, 2).reshape(B, N, C)
         return self.proj_drop(self.proj(out))

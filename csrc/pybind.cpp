@@ -1,0 +1,40 @@
+// mmtransnext._ext: the one compiled module (laid out like mmcv._ext).
+//
+// Importing it registers the torch.ops.mmtransnext operators (schemas here, kernels in
+// sliding_window.cpp). Their fake (meta) kernels and autograd formulas are registered in
+// Python, in mmtransnext/ops/ext_registration.py, which torch imports on demand
+// (set_python_module) and mmtransnext.ops.ext_loader imports right after this module.
+#include <torch/extension.h>
+#include <torch/library.h>
+
+namespace {
+
+bool with_cuda() {
+#ifdef WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+TORCH_LIBRARY(mmtransnext, m) {
+  m.set_python_module("mmtransnext.ops.ext_registration");
+  // attn[b,h,p,j] = q[b,h,p] . k[b,h,p+o_j] + rpb[h,j]; -inf where p+o_j is outside.
+  m.def("sliding_qk(Tensor q, Tensor k, Tensor rpb, int height, int width, int kernel_size)"
+        " -> Tensor");
+  // (grad_q, grad_k, grad_rpb); grad_attn at outside positions is ignored.
+  m.def("sliding_qk_backward(Tensor grad_attn, Tensor q, Tensor k, int height, int width, "
+        "int kernel_size) -> (Tensor, Tensor, Tensor)");
+  // out[b,h,p] = sum_j attn[b,h,p,j] * v[b,h,p+o_j]; v is zero outside the image.
+  m.def("sliding_av(Tensor attn, Tensor v, int height, int width, int kernel_size) -> Tensor");
+  // (grad_attn, grad_v); grad_attn is zero at outside positions.
+  m.def("sliding_av_backward(Tensor grad_out, Tensor attn, Tensor v, int height, int width, "
+        "int kernel_size) -> (Tensor, Tensor)");
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "mmtransnext compiled ops (sliding-window attention), see torch.ops.mmtransnext";
+  m.def("with_cuda", &with_cuda, "Whether the CUDA kernels were compiled into this module.");
+}

@@ -1,0 +1,30 @@
+"""Config -> model for the analysis tools (any of mmdet, mmseg, mmpretrain)."""
+from mmengine.config import Config, DictAction  # noqa: F401  (DictAction for the tools)
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner import load_checkpoint
+
+
+def load_config(path, cfg_options=None) -> Config:
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def build_model(cfg: Config, checkpoint=None, device='cpu'):
+    """Build ``cfg.model`` in the config's scope. With ``checkpoint`` the backbone's own
+    init_cfg is dropped (the checkpoint replaces it) and the weights load strictly."""
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    if checkpoint is not None:
+        backbone = cfg.model.get('backbone')
+        if backbone is not None:
+            backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    return model.to(device).eval()
+
+
+def backbone_of(model):
+    """The TransNeXt inside a detector / segmentor / classifier (or the model itself)."""
+    return getattr(model, 'backbone', model)

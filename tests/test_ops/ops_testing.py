@@ -1,0 +1,38 @@
+"""Shared helpers of the tests/test_ops tests (imported as a plain module)."""
+import os
+
+import pytest
+import torch
+
+from mmtransnext.models.layers.window_geometry import outside_mask
+from mmtransnext.ops import ext_loader
+
+EXT = ext_loader.load()
+EXT_MISSING = (f'mmtransnext._ext is not built ({ext_loader.load_error()}); build it with '
+               '`make setup`')
+requires_ext = pytest.mark.skipif(EXT is None, reason=EXT_MISSING)
+requires_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available() or not ext_loader.has_cuda(),
+    reason='no CUDA device: the CUDA kernels are only compiled here (FORCE_CUDA=1), not run'
+    if not torch.cuda.is_available() else 'mmtransnext._ext was built without CUDA kernels')
+
+WITH_OPS = os.environ.get('MMTRANSNEXT_WITH_OPS', '1') != '0'
+
+
+def make_inputs(B, heads, H, W, d, ks, dtype=torch.float32, device='cpu', seed=0,
+                requires_grad=False):
+    """q, k, v [B, heads, H*W, d], rpb [heads, k*k], window weights [B, heads, H*W, k*k]."""
+    g = torch.Generator().manual_seed(seed)
+    N, nk = H * W, ks * ks
+    shapes = dict(q=(B, heads, N, d), k=(B, heads, N, d), v=(B, heads, N, d),
+                  rpb=(heads, nk), w=(B, heads, N, nk))
+    out = {}
+    for name, shape in shapes.items():
+        t = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype).to(device)
+        out[name] = t.requires_grad_(requires_grad)
+    return out
+
+
+def mask(H, W, ks, device='cpu'):
+    """[H*W, k*k] True outside the image."""
+    return outside_mask(H, W, ks, torch.device(device))

@@ -1,0 +1,31 @@
+"""Golden backbone parity (tests/test_models/test_golden_parity.py) with MMTRANSNEXT_OPS=ext:
+the compiled kernels reproduce the authors' reference outputs to the same 1e-4."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from mmtransnext.ops import sliding_window
+from ops_testing import requires_ext
+
+_PARITY_FILE = Path(__file__).parents[1] / 'test_models' / 'test_golden_parity.py'
+
+
+def _parity_module():
+    spec = importlib.util.spec_from_file_location('_golden_parity_for_ext', _PARITY_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@requires_ext
+@pytest.mark.parametrize('index', range(4))
+def test_backbone_matches_reference_with_ext(golden_w3, index, monkeypatch):
+    monkeypatch.setenv('MMTRANSNEXT_OPS', 'ext')
+
+    def torch_path_used(*args):
+        raise AssertionError('MMTRANSNEXT_OPS=ext fell back to the torch path')
+
+    monkeypatch.setattr(sliding_window, 'sliding_qk_torch', torch_path_used)
+    monkeypatch.setattr(sliding_window, 'sliding_av_torch', torch_path_used)
+    _parity_module().test_backbone_matches_reference(golden_w3, index)

@@ -1,0 +1,317 @@
+"""Shared pieces of the end-to-end tests: toy data (generated once per session), small
+override configs that inherit the real configs, and running tools/ as subprocesses.
+
+The override configs keep every code path of the real config (its model type, neck, heads,
+losses, data set class, evaluator, optimizer constructor) and only shrink it: TransNeXt
+micro without drop path and without pre-trained weights, 64-256 px toy images, a few
+samples, a few iterations, fewer decoder layers where a head has many.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mmtransnext.datasets.toy import CLASSES, make_ade20k, make_coco, make_imagenet
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / 'configs'
+TOOLS = ROOT / 'tools'
+HERE = Path(__file__).resolve().parent
+MICRO_DIMS = [48, 96, 192, 384]
+
+
+def tool_env(threads=2, **extra):
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               PYTHONUNBUFFERED='1', PYTHONPATH=os.pathsep.join(
+                   [str(HERE), str(ROOT)] + ([env['PYTHONPATH']] if env.get('PYTHONPATH')
+                                             else [])))
+    env.update(extra)
+    return env
+
+
+def run(cmd, timeout=600, env=None, expect_ok=True):
+    """Run ``cmd`` from the repository root; on failure show the end of its output."""
+    proc = subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env or tool_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=timeout)
+    if expect_ok and proc.returncode != 0:
+        pytest.fail(f'{" ".join(map(str, cmd))} exited with {proc.returncode}:\n'
+                    f'{proc.stdout[-6000:]}', pytrace=False)
+    return proc
+
+
+def train(config, work_dir, *extra, **kw):
+    return run([sys.executable, TOOLS / 'train.py', config, '--work-dir', work_dir, *extra],
+               **kw)
+
+
+def test_tool(config, checkpoint, work_dir, *extra, **kw):
+    """tools/test.py; returns (metrics dict from the run's json log, process)."""
+    proc = run([sys.executable, TOOLS / 'test.py', config, checkpoint, '--work-dir', work_dir,
+                *extra], **kw)
+    return read_metrics(work_dir), proc
+
+
+test_tool.__test__ = False  # not a test itself
+
+
+def read_metrics(work_dir):
+    logs = sorted(Path(work_dir).glob('*/*.json'))
+    assert logs, f'no json log in {work_dir}'
+    with open(logs[-1]) as f:
+        return json.loads(f.readlines()[-1])
+
+
+def write_config(path, *parts, **fmt):
+    """Write the (each dedented) ``parts`` formatted with ``fmt`` to ``path``."""
+    path = Path(path)
+    text = '\n'.join(textwrap.dedent(part).strip('\n') for part in parts) + '\n'
+    path.write_text(text.format(**fmt))
+    return path
+
+
+# ---------------------------------------------------------------- toy data (per session)
+@pytest.fixture(scope='session')
+def toy_root(tmp_path_factory):
+    return tmp_path_factory.mktemp('toy')
+
+
+@pytest.fixture(scope='session')
+def coco128(toy_root):
+    root = toy_root / 'coco128'
+    make_coco(str(root), num_train=4, num_val=2, img_size=128, seed=0)
+    return root
+
+
+@pytest.fixture(scope='session')
+def coco256(toy_root):
+    root = toy_root / 'coco256'
+    make_coco(str(root), num_train=2, num_val=2, img_size=256, seed=1)
+    return root
+
+
+@pytest.fixture(scope='session')
+def ade64(toy_root):
+    root = toy_root / 'ade64'
+    make_ade20k(str(root), num_train=4, num_val=2, img_size=64, seed=0)
+    return root
+
+
+@pytest.fixture(scope='session')
+def imagenet64(toy_root):
+    root = toy_root / 'imagenet64'
+    make_imagenet(str(root), num_train_per_class=4, num_val_per_class=2, img_size=64, seed=0)
+    return root
+
+
+# ---------------------------------------------------------------- override configs
+COMMON = '''
+randomness = dict(seed=0)
+env_cfg = dict(cudnn_benchmark=False)
+'''
+
+DET_DATA = '''
+metainfo = dict(classes={classes!r})
+train_dataloader = dict(
+    batch_size=2, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root='{root}/', metainfo=metainfo, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root='{root}/', metainfo=metainfo, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file='{root}/annotations/instances_val2017.json')
+test_evaluator = val_evaluator
+# one epoch over the few toy images; no validation while training
+train_cfg = dict(max_epochs=1, val_interval=10)
+default_hooks = dict(logger=dict(interval=1))
+'''
+
+
+def mask_rcnn_config(tmp_path, coco_root, base='mask_rcnn/mask-rcnn_transnext-t_fpn_1x_coco.py'):
+    return write_config(tmp_path / 'mask_rcnn_small.py', '''
+        _base_ = '{base}'
+        model = dict(
+            backbone=dict(arch='micro', img_size=128, drop_path_rate=0.0, init_cfg=None),
+            neck=dict(in_channels={dims}),
+            roi_head=dict(bbox_head=dict(num_classes=4), mask_head=dict(num_classes=4)))
+        train_pipeline = [
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+            dict(type='Resize', scale=(128, 128), keep_ratio=True),
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='PackDetInputs'),
+        ]
+        test_pipeline = [
+            dict(type='LoadImageFromFile'),
+            dict(type='Resize', scale=(128, 128), keep_ratio=True),
+            dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+            dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
+                                                  'img_shape', 'scale_factor')),
+        ]''', DET_DATA, COMMON, base=CONFIGS / base, dims=MICRO_DIMS, root=coco_root,
+        classes=CLASSES)
+
+
+def dino_config(tmp_path, coco_root, scales):
+    base = CONFIGS / f'dino/dino-{scales}scale_transnext-t_8xb2-12e_coco.py'
+    neck = MICRO_DIMS if scales == 5 else MICRO_DIMS[1:]
+    return write_config(tmp_path / f'dino{scales}_small.py', '''
+        _base_ = '{base}'
+        model = dict(
+            backbone=dict(arch='micro', img_size=256, drop_path_rate=0.0, init_cfg=None),
+            neck=dict(in_channels={neck}),
+            encoder=dict(num_layers=1),
+            decoder=dict(num_layers=1),
+            bbox_head=dict(num_classes=4))
+        train_pipeline = [
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations', with_bbox=True),
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='Resize', scale=(256, 256), keep_ratio=True),
+            dict(type='PackDetInputs'),
+        ]
+        test_pipeline = [
+            dict(type='LoadImageFromFile'),
+            dict(type='Resize', scale=(256, 256), keep_ratio=True),
+            dict(type='LoadAnnotations', with_bbox=True),
+            dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
+                                                  'img_shape', 'scale_factor')),
+        ]''', DET_DATA, COMMON, base=base, neck=neck, root=coco_root, classes=CLASSES)
+
+
+SEG_DATA = '''
+crop_size = (64, 64)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='RandomResize', scale=(64, 64), ratio_range=(1.0, 1.5), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(64, 64), keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(
+    batch_size=2, num_workers=0, persistent_workers=False,
+    sampler=dict(type='InfiniteSampler', shuffle=True, seed=0),
+    dataset=dict(data_root='{root}', pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root='{root}', pipeline=test_pipeline))
+test_dataloader = val_dataloader
+train_cfg = dict(max_iters=2, val_interval=1000)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(by_epoch=False, interval=2))
+'''
+
+
+def upernet_config(tmp_path, ade_root):
+    base = CONFIGS / 'upernet/upernet_transnext-t_8xb2-160k_ade20k-512x512.py'
+    return write_config(tmp_path / 'upernet_small.py', '''
+        _base_ = '{base}'
+        model = dict(
+            data_preprocessor=dict(size=(64, 64)),
+            backbone=dict(arch='micro', img_size=64, drop_path_rate=0.0, init_cfg=None),
+            decode_head=dict(in_channels={dims}, channels=32),
+            auxiliary_head=dict(in_channels={dims[2]}, channels=16))''', SEG_DATA, COMMON,
+        base=base, dims=MICRO_DIMS, root=ade_root)
+
+
+def mask2former_config(tmp_path, ade_root):
+    base = CONFIGS / 'mask2former/mask2former_transnext-t_8xb2-160k_ade20k-512x512.py'
+    return write_config(tmp_path / 'mask2former_small.py', '''
+        _base_ = '{base}'
+        model = dict(
+            data_preprocessor=dict(size=(64, 64)),
+            backbone=dict(arch='micro', img_size=64, drop_path_rate=0.0, init_cfg=None),
+            decode_head=dict(
+                in_channels={dims},
+                pixel_decoder=dict(encoder=dict(num_layers=1)),
+                transformer_decoder=dict(num_layers=1),
+                train_cfg=dict(num_points=1024)))''', SEG_DATA, COMMON,
+        base=base, dims=MICRO_DIMS, root=ade_root)
+
+
+CLS_DATA = '''
+train_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
+    dataset=dict(data_root='{root}', pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root='{root}', pipeline=test_pipeline))
+test_dataloader = val_dataloader
+'''
+
+
+def cls_config(tmp_path, imagenet_root, deterministic=False, name='cls_small.py', extra=''):
+    """Micro classifier at 64 px. ``deterministic``: no random augmentation, no Mixup, an
+    iteration-based loop and schedule (the resume test compares weights bit for bit)."""
+    base = CONFIGS / 'transnext/transnext-tiny_8xb128_in1k.py'
+    if deterministic:
+        pipelines = '''
+            train_pipeline = [
+                dict(type='LoadImageFromFile'),
+                dict(type='ResizeEdge', scale=64, edge='short'),
+                dict(type='CenterCrop', crop_size=64),
+                dict(type='PackInputs'),
+            ]
+            test_pipeline = train_pipeline
+            model = dict(train_cfg=dict(_delete_=True))
+            train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=4,
+                             val_interval=1000)
+            param_scheduler = [
+                dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=2),
+                dict(type='CosineAnnealingLR', by_epoch=False, begin=2, end=4, eta_min=1e-5),
+            ]
+            default_hooks = dict(logger=dict(interval=1),
+                                 checkpoint=dict(by_epoch=False, interval=2))
+            log_processor = dict(by_epoch=False)'''
+    else:
+        pipelines = '''
+            train_pipeline = [
+                dict(type='LoadImageFromFile'),
+                dict(type='RandomResizedCrop', scale=64, backend='pillow',
+                     interpolation='bicubic'),
+                dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+                dict(type='PackInputs'),
+            ]
+            # crop ratio 0.875, as the real config
+            test_pipeline = [
+                dict(type='LoadImageFromFile'),
+                dict(type='ResizeEdge', scale=73, edge='short', backend='pillow',
+                     interpolation='bicubic'),
+                dict(type='CenterCrop', crop_size=64),
+                dict(type='PackInputs'),
+            ]
+            train_cfg = dict(max_epochs=1, val_interval=10)
+            # the real warmup (5 epochs) + cosine would not fit in one epoch
+            param_scheduler = [
+                dict(type='LinearLR', start_factor=1e-3, by_epoch=True, end=1,
+                     convert_to_iter_based=True)]
+            default_hooks = dict(logger=dict(interval=1))'''
+    return write_config(tmp_path / name, '''
+        _base_ = '{base}'
+        model = dict(
+            backbone=dict(arch='micro', img_size=64, drop_path_rate=0.0),
+            head=dict(in_channels=384))''', pipelines, CLS_DATA, COMMON, extra,
+        base=base, root=imagenet_root)
+
+
+# ---------------------------------------------------------------- shared runs
+@pytest.fixture(scope='session')
+def cls_run(tmp_path_factory, imagenet64):
+    """One short classification training, shared by the cls, safe-load and args tests."""
+    tmp = tmp_path_factory.mktemp('cls')
+    cfg = cls_config(tmp, imagenet64)
+    train(cfg, tmp / 'work')
+    ckpt = tmp / 'work' / 'epoch_1.pth'
+    assert ckpt.is_file()
+    return dict(config=cfg, work_dir=tmp / 'work', checkpoint=ckpt, tmp=tmp)

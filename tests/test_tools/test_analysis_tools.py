@@ -1,0 +1,104 @@
+"""FLOPs, ERF and attention-map tools on random weights and generated images."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / 'tests/data/cls_micro_config.py'
+sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
+
+
+def _run(tool, *args):
+    res = subprocess.run([sys.executable, str(ROOT / 'tools/analysis_tools' / tool), *map(str, args)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout
+
+
+@pytest.fixture(scope='module')
+def image_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp('images')
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (80, 96, 3), dtype=np.uint8)).save(root / f'{i}.png')
+    return root
+
+
+def test_get_flops_matches_hand_count_for_one_block():
+    from get_flops import count_flops
+    from mmtransnext.models.layers import COORDINATE_CACHE, TransNeXtBlock
+
+    C, heads, k, sr, H, W, ratio = 48, 2, 3, 8, 16, 24, 8
+    block = TransNeXtBlock(C, heads, ratio, sr, k, stride=4, img_size=(64, 96),
+                           pretrain_size=224, pos_bias='extrapolate').eval()
+
+    class OneBlock(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = block
+
+        def forward(self, x):
+            return self.block(x, H, W)
+
+    flops, params = count_flops(OneBlock(), (torch.randn(1, H * W, C),))
+    N, P, hidden = H * W, (H // sr) * (W // sr), int(2 * C * ratio / 3)
+    coords, _, _ = COORDINATE_CACHE.get((H, W), (H // sr, W // sr), 224 // 4, torch.device('cpu'))
+    unique_pairs = coords.shape[0] * coords.shape[1]
+    hand = (N * C * C              # q
+            + N * C * 2 * C        # kv
+            + N * C * C            # sr (1x1 conv)
+            + P * C * 2 * C        # kv of the pooled tokens
+            + 2 * N * k * k * C    # window similarity and weighted sum
+            + N * C * k * k        # q @ learnable_tokens
+            + 2 * N * P * C        # pooled similarity and weighted sum
+            + N * C * C            # proj
+            + unique_pairs * (2 * 512 + 512 * heads)  # log-CPB MLP
+            + N * C * 2 * hidden + N * hidden * 9 + N * hidden * C  # ConvGLU
+            + 5 * (2 * N + P) * C)  # three LayerNorms
+    assert abs(flops - hand) / hand < 0.05, (flops, hand)
+    assert params == sum(p.numel() for p in block.parameters())
+
+
+def test_get_flops_cli_on_config():
+    out = _run('get_flops.py', CONFIG, '--shape', 64, 64)
+    assert 'GFLOPs' in out and 'whole model' in out
+
+
+def test_visualize_erf_writes_a_heat_map_per_stage(image_dir, tmp_path):
+    _run('visualize_erf.py', CONFIG, '--images', image_dir, '--size', 64,
+         '--out-dir', tmp_path)
+    for i in range(1, 5):
+        with Image.open(tmp_path / f'erf_stage{i}.png') as img:
+            assert img.size == (64, 64) and img.mode == 'RGB'
+            assert np.asarray(img).std() > 0
+    summary = json.loads((tmp_path / 'erf.json').read_text())
+    assert summary['images'] == 3
+    ratios = summary['stages']['stage1']
+    assert 0 < ratios['20%'] < ratios['50%'] < ratios['99%'] <= 1
+
+
+def test_visualize_attention_writes_three_panels(image_dir, tmp_path):
+    out = tmp_path / 'attn.png'
+    stdout = _run('visualize_attention.py', CONFIG, '--image', image_dir / '0.png', '--size', 64,
+                  '--stage', 1, '--block', 1, '--query', 10, 50, '--out', out)
+    assert 'window path holds' in stdout
+    with Image.open(out) as img:
+        assert img.size == (3 * 64, 64)
+
+
+def test_attention_maps_follow_the_query():
+    from visualize_attention import query_maps
+    h, n_local, n_pool = 2, 9, 4
+    attn_local = torch.rand(h, 16 * 16, n_local)
+    attn_pool = torch.rand(h, 16 * 16, n_pool)
+    window, pooled = query_maps(attn_local, attn_pool, (16, 16), (2, 2), (0, 63), (64, 64))
+    assert window.shape == (16, 16) and pooled.shape == (2, 2)
+    nonzero = np.argwhere(window > 0)
+    # top-right corner token (0, 15): only the 4 in-image window positions carry weight
+    assert {tuple(p) for p in nonzero} == {(0, 14), (0, 15), (1, 14), (1, 15)}

@@ -1,0 +1,98 @@
+"""tools/train.py and tools/test.py option handling (no training): precision, resume,
+auto-scale-lr, cfg-options, task detection, TTA wiring."""
+import importlib.util
+
+import pytest
+from mmengine.config import Config
+
+from conftest import CONFIGS, TOOLS
+
+UPERNET = CONFIGS / 'upernet/upernet_transnext-t_8xb2-160k_ade20k-512x512.py'
+MASK_RCNN = CONFIGS / 'mask_rcnn/mask-rcnn_transnext-t_fpn_1x_coco.py'
+DINO = CONFIGS / 'dino/dino-5scale_transnext-t_8xb2-12e_coco.py'
+CLS = CONFIGS / 'transnext/transnext-tiny_8xb128_in1k.py'
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f'tools_{name}', TOOLS / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def train_py():
+    return _load('train')
+
+
+@pytest.fixture(scope='module')
+def test_py():
+    return _load('test')
+
+
+def test_amp_and_bf16(train_py):
+    cfg = train_py.build_cfg(train_py.parse_args([str(UPERNET), '--amp']))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.optim_wrapper.constructor == 'TransNeXtOptimWrapperConstructor'
+    cfg = train_py.build_cfg(train_py.parse_args([str(UPERNET), '--bf16']))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16' and 'loss_scale' not in cfg.optim_wrapper
+    with pytest.raises(SystemExit):
+        train_py.parse_args([str(UPERNET), '--amp', '--bf16'])
+
+
+def test_resume_and_scale_lr(train_py, tmp_path):
+    cfg = train_py.build_cfg(train_py.parse_args([str(MASK_RCNN), '--resume']))
+    assert cfg.resume is True and cfg.load_from is None
+    cfg = train_py.build_cfg(train_py.parse_args([str(MASK_RCNN), '--resume', 'x/iter_5.pth']))
+    assert cfg.resume is True and cfg.load_from == 'x/iter_5.pth'
+    cfg = train_py.build_cfg(train_py.parse_args([str(MASK_RCNN), '--auto-scale-lr']))
+    assert cfg.auto_scale_lr.enable is True and cfg.auto_scale_lr.base_batch_size == 16
+    cfg = train_py.build_cfg(train_py.parse_args([str(UPERNET), '--auto-scale-lr']))
+    assert cfg.auto_scale_lr.enable is True
+    cfg = train_py.build_cfg(train_py.parse_args(
+        [str(UPERNET), '--work-dir', str(tmp_path), '--cfg-options',
+         'model.backbone.init_cfg=None', 'train_cfg.max_iters=10']))
+    assert cfg.model.backbone.init_cfg is None and cfg.train_cfg.max_iters == 10
+    assert cfg.work_dir == str(tmp_path)
+    cfg = train_py.build_cfg(train_py.parse_args([str(MASK_RCNN)]))
+    assert cfg.work_dir.endswith('work_dirs/mask-rcnn_transnext-t_fpn_1x_coco')
+
+
+@pytest.mark.parametrize('config,task', [(MASK_RCNN, 'det'), (DINO, 'det'),
+                                         (UPERNET, 'seg'), (CLS, 'cls')])
+def test_task_detection(config, task):
+    from mmtransnext.engine.launch import detect_task
+    cfg = Config.fromfile(str(config))
+    assert detect_task(cfg) == task
+    cfg.default_scope = None  # falls back on the model type
+    assert detect_task(cfg) == task
+
+
+def test_aug_test_wiring(test_py):
+    cfg, task = test_py.build_cfg(test_py.parse_args([str(UPERNET), 'c.pth', '--aug-test']))
+    assert task == 'seg' and cfg.model.type == 'SegTTAModel'
+    assert cfg.model.module.backbone.type == 'TransNeXt'
+    assert cfg.test_dataloader.dataset.pipeline == cfg.tta_pipeline
+
+    cfg, task = test_py.build_cfg(test_py.parse_args([str(DINO), 'c.pth', '--aug-test']))
+    assert task == 'det' and cfg.model.type == 'DetTTAModel'
+    tta = cfg.test_dataloader.dataset.pipeline[-1]
+    assert tta.type == 'TestTimeAug'
+    assert [t.scale for t in tta.transforms[0]] == [(1066, 640), (1333, 800), (1600, 960)]
+    assert [t.prob for t in tta.transforms[1]] == [1.0, 0.0]
+    assert 'flip' in tta.transforms[-1][0].meta_keys
+
+    cfg, _ = test_py.build_cfg(test_py.parse_args([str(MASK_RCNN), 'c.pth', '--aug-test']))
+    assert cfg.model.type == 'InstanceSegTTAModel'
+
+    cfg, task = test_py.build_cfg(test_py.parse_args([str(CLS), 'c.pth', '--aug-test']))
+    assert task == 'cls' and cfg.model.type == 'AverageClsScoreTTA'
+
+
+def test_out_rules(test_py):
+    with pytest.raises(ValueError, match='pkl'):
+        test_py.build_cfg(test_py.parse_args([str(CLS), 'c.pth', '--out', 'folder']))
+    cfg, _ = test_py.build_cfg(test_py.parse_args([str(UPERNET), 'c.pth', '--out', 'pngs']))
+    assert cfg.test_evaluator.output_dir == 'pngs' and cfg.test_evaluator.keep_results

@@ -1,0 +1,56 @@
+"""Convert the authors' TransNeXt checkpoints to mm checkpoints.
+
+* ImageNet classification checkpoints (official keys + ``head.*``) become mmpretrain
+  ImageClassifier checkpoints (``backbone.*``, ``head.fc.*``). The backbone's Pretrained
+  init accepts them too, so this is also the file the det/seg configs point at.
+* Downstream checkpoints (``state_dict`` with ``backbone.*`` and neck/head keys) are
+  stripped of optimizer state and checked.
+
+Every backbone weight is checked against a TransNeXt of the detected variant; a missing,
+unexpected or mis-shaped key stops the conversion with the list of offending keys.
+
+Usage: python tools/model_converters/transnext2mm.py SRC DST
+"""
+import argparse
+import sys
+
+import torch
+
+from mmtransnext.models import TransNeXt, TransNeXtClassifier
+from mmtransnext.utils import CheckpointMismatchError, check_state_dict, unwrap_state_dict
+from mmtransnext.utils.checkpoint import backbone_state_dict
+from mmtransnext.utils.conversion import imagenet_to_mmpretrain, infer_arch, is_imagenet_layout
+
+
+def convert(checkpoint, source):
+    sd = unwrap_state_dict(checkpoint)
+    if is_imagenet_layout(sd):
+        arch = infer_arch(sd)
+        num_classes = sd['head.weight'].shape[0] if 'head.weight' in sd else 0
+        check_state_dict(TransNeXtClassifier(arch=arch, num_classes=num_classes), sd, source)
+        return {'state_dict': imagenet_to_mmpretrain(sd),
+                'meta': dict(arch=arch, layout='mmpretrain', num_classes=num_classes)}
+    backbone = backbone_state_dict(sd)
+    arch = infer_arch(backbone)
+    check_state_dict(TransNeXt(arch=arch), backbone, source)
+    return {'state_dict': sd, 'meta': dict(arch=arch, layout='downstream')}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help="the authors' checkpoint")
+    parser.add_argument('dst', help='where to write the mm checkpoint')
+    args = parser.parse_args()
+    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    try:
+        converted = convert(checkpoint, args.src)
+    except (CheckpointMismatchError, ValueError) as e:
+        sys.exit(f'transnext2mm: {e}')
+    torch.save(converted, args.dst)
+    meta = converted['meta']
+    print(f'{args.src} -> {args.dst}: TransNeXt-{meta["arch"]}, {meta["layout"]} layout, '
+          f'{len(converted["state_dict"])} tensors')
+
+
+if __name__ == '__main__':
+    main()

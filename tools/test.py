@@ -1,0 +1,98 @@
+"""Test (and evaluate) a detector, segmentor or classifier checkpoint.
+
+    python tools/test.py <config> <checkpoint>                         # bbox/segm mAP, mIoU, top-1
+    python tools/test.py <config> <checkpoint> --aug-test              # multi-scale + flip
+    python tools/test.py <config> <checkpoint> --aug-test --pos-bias extrapolate
+    tools/dist_test.sh <config> <checkpoint> 8 [--aug-test]
+
+--aug-test: seg, SegTTAModel over ratios 0.5, 0.75, 1.0, 1.25, 1.5, 1.75 of the test scale,
+each also flipped (or the config's tta_model / tta_pipeline); det, 3 scales x flip
+(DetTTAModel, or InstanceSegTTAModel for models with masks); cls, flip averaging.
+--pos-bias switches every TransNeXt in the model (also inside the TTA wrapper) to
+'interpolate', 'extrapolate' or 'linear' for this run.
+"""
+import argparse
+import os
+
+from mmengine.config import Config, DictAction
+
+from mmtransnext.engine.launch import (apply_tta, enable_visualization, init_task_scope,
+                                       set_pos_bias, setup_distributed, work_dir_from)
+from mmtransnext.utils.safe_load import enable_safe_load
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a TransNeXt model (det/seg/cls)')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='folder for the log and the metrics file')
+    parser.add_argument(
+        '--out', help='dump predictions: a .pkl/.pickle file (any task), or for '
+        'segmentation a folder that receives prediction PNGs (mmseg style)')
+    parser.add_argument('--show-dir', help='draw the predictions into this folder; a '
+                        'relative path lies inside the work dir')
+    parser.add_argument('--aug-test', action='store_true',
+                        help='test-time augmentation: multi-scale + flip')
+    parser.add_argument('--pos-bias', choices=['interpolate', 'extrapolate', 'linear'],
+                        help="override the backbone's position-bias mode for this run")
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_cfg(args):
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = work_dir_from(cfg, args.config, args.work_dir)
+    cfg.load_from = args.checkpoint
+    task = init_task_scope(cfg)
+    if args.show_dir:
+        enable_visualization(cfg, task, args.show_dir)
+    if args.aug_test:
+        apply_tta(cfg, task)
+    if args.out and not args.out.endswith(('.pkl', '.pickle')):
+        if task != 'seg':
+            raise ValueError('--out must be a .pkl/.pickle file (only segmentation '
+                             'also accepts a folder)')
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    return cfg, task
+
+
+def add_dump_metric(runner, task, out):
+    if not out or not out.endswith(('.pkl', '.pickle')):
+        return
+    if task == 'det':
+        from mmdet.evaluation import DumpDetResults
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=out))
+    else:
+        from mmengine.evaluator import DumpResults
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    enable_safe_load()
+    cfg, task = build_cfg(args)
+    setup_distributed(cfg, args.launcher)
+
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if args.pos_bias:
+        set_pos_bias(runner.model, args.pos_bias)
+    add_dump_metric(runner, task, args.out)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()

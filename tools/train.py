@@ -1,0 +1,116 @@
+"""Train a detector (mmdet), segmentor (mmseg) or classifier (mmpretrain) from a config.
+
+    python tools/train.py configs/upernet/upernet_transnext-t_8xb2-160k_ade20k-512x512.py
+    tools/dist_train.sh <config> 8 [--amp] [--resume]        # several GPUs / machines
+
+The task is read from the config (default_scope, else the model type), so one script
+serves mmdet, mmseg and mmpretrain configs. Checkpoints are loaded with torch.load's
+weights_only=True; mmengine's own checkpoint contents are allow-listed for it
+(mmtransnext/utils/safe_load.py).
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+
+from mmtransnext.engine.launch import init_task_scope, setup_distributed, work_dir_from
+from mmtransnext.utils.safe_load import enable_safe_load
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a TransNeXt model (det/seg/cls)')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='folder for logs and checkpoints')
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument('--amp', action='store_true',
+                           help='automatic mixed precision (fp16, dynamic loss scaling)')
+    precision.add_argument('--bf16', action='store_true',
+                           help='automatic mixed precision in bfloat16 (no loss scaling)')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from a checkpoint path; without a path, from the latest checkpoint '
+        'in the work dir')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by (total batch size / auto_scale_lr.base_batch_size)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value (e.g. train_cfg.max_iters=1000 '
+        'model.backbone.init_cfg=None)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank (torchrun sets LOCAL_RANK)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def apply_precision(cfg, amp=False, bf16=False):
+    """--amp / --bf16: AmpOptimWrapper (needs a GPU, NPU or MLU; mmengine refuses CPU)."""
+    if not (amp or bf16):
+        return
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        print_log('the config already uses AmpOptimWrapper', logger='current',
+                  level=logging.WARNING)
+    wrapper.type = 'AmpOptimWrapper'
+    if bf16:
+        wrapper.dtype = 'bfloat16'
+        wrapper.pop('loss_scale', None)
+    else:
+        wrapper.setdefault('loss_scale', 'dynamic')
+        wrapper.pop('dtype', None)
+
+
+def apply_auto_scale_lr(cfg, enable):
+    if not enable:
+        return
+    scale = cfg.get('auto_scale_lr')
+    if not scale or 'base_batch_size' not in scale:
+        raise RuntimeError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the '
+                           'config (the total batch size its lr was set for)')
+    cfg.auto_scale_lr.enable = True
+
+
+def apply_resume(cfg, resume):
+    if resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif resume is not None:
+        cfg.resume = True
+        cfg.load_from = resume
+
+
+def build_cfg(args):
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = work_dir_from(cfg, args.config, args.work_dir)
+    apply_precision(cfg, args.amp, args.bf16)
+    apply_auto_scale_lr(cfg, args.auto_scale_lr)
+    apply_resume(cfg, args.resume)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    enable_safe_load()
+    cfg = build_cfg(args)
+    init_task_scope(cfg)
+    setup_distributed(cfg, args.launcher)
+
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.train()
+    print_log(f'training done; checkpoints and logs in {osp.abspath(cfg.work_dir)}',
+              logger='current')
+
+
+if __name__ == '__main__':
+    main()
