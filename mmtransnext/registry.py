@@ -12,6 +12,9 @@ import mmtransnext.engine  # noqa: F401,E402  registers TransNeXtOptimWrapperCon
 
 
 def register_all_modules():
+    from mmengine.registry import HOOKS
+    from mmtransnext.engine import ProgressBarHook
     MODELS.register_module(name='TransNeXt', module=TransNeXt, force=True)
+    HOOKS.register_module(name='ProgressBarHook', module=ProgressBarHook, force=True)
     from mmtransnext.models.classifiers.timm_models import register_timm_models
     register_timm_models()

@@ -5,7 +5,7 @@
     python tools/test.py <config> <checkpoint> --aug-test --pos-bias extrapolate
     tools/dist_test.sh <config> <checkpoint> 8 [--aug-test]
 
---aug-test: seg, SegTTAModel over ratios 0.5, 0.75, 1.0, 1.25, 1.5, 1.75 of the test scale,
+--aug-test: seg, SegTTAModel over the image resized by 0.5, 0.75, 1.0, 1.25, 1.5, 1.75,
 each also flipped (or the config's tta_model / tta_pipeline); det, 3 scales x flip
 (DetTTAModel, or InstanceSegTTAModel for models with masks); cls, flip averaging.
 --pos-bias switches every TransNeXt in the model (also inside the TTA wrapper) to

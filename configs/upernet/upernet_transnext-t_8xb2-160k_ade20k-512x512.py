@@ -45,8 +45,8 @@ val_dataloader = dict(batch_size=1)
 test_dataloader = val_dataloader
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
-# Multi-scale + flip test (tools/test.py --aug-test): ratios 0.5 ... 1.75 of the
-# (2048, 512) test scale, each unflipped and flipped; SegTTAModel averages the 12 views.
+# Multi-scale + flip test (tools/test.py --aug-test): the image resized by 0.5 ... 1.75,
+# each unflipped and flipped; SegTTAModel averages the 12 views.
 img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 tta_model = dict(type='SegTTAModel')
 tta_pipeline = [

@@ -71,7 +71,8 @@ __global__ void window_dot_kernel(const scalar_t* __restrict__ a, const scalar_t
         for (int64_t c = lane; c < d; c += kLanes) s += acc_t(ap[c]) * acc_t(bp[c]);
       }
 #pragma unroll
-      for (int off = kLanes / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off, kLanes);
+      for (int off = kLanes / 2; off > 0; off >>= 1)
+        s += __shfl_xor_sync(0xffffffffu, s, off, kLanes);
       if (active && lane == j % kLanes) {
         if (inside && bias_h) s += acc_t(bias_h[j]);
         out[qi * g.nk + j] = static_cast<scalar_t>(inside ? s : fill);

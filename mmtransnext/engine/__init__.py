@@ -4,5 +4,6 @@
 and is imported on demand by tools/test.py, not here.
 """
 from .optim_constructor import TransNeXtOptimWrapperConstructor
+from .progress_bar_hook import ProgressBarHook
 
-__all__ = ['TransNeXtOptimWrapperConstructor']
+__all__ = ['TransNeXtOptimWrapperConstructor', 'ProgressBarHook']

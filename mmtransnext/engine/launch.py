@@ -38,9 +38,9 @@ def detect_task(cfg: Config) -> str:
     if isinstance(model_type, str):
         if '.' in model_type and model_type.split('.')[0] in TASKS:
             return TASKS[model_type.split('.')[0]]
-        for scope, task in (('mmseg', 'seg'), ('mmpretrain', 'cls'), ('mmdet', 'det')):
+        for package, task in (('mmseg', 'seg'), ('mmpretrain', 'cls'), ('mmdet', 'det')):
             try:
-                registry = _own_registry(scope)
+                registry = _own_registry(package)
             except ImportError:
                 continue
             registry.import_from_location()
@@ -116,7 +116,8 @@ def _split_pipeline(pipeline, resize_types=('Resize', 'ResizeEdge', 'RandomResiz
 
 
 def seg_tta_pipeline(test_pipeline, ratios=SEG_TTA_RATIOS):
-    """mmseg's ms+flip pipeline: each ratio of the test scale, unflipped and flipped."""
+    """mmseg's ms+flip pipeline (as its ADE20K config): the image resized by each ratio,
+    unflipped and flipped."""
     before, _, middle, pack = _split_pipeline(test_pipeline)
     transforms = [
         [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in ratios],
@@ -192,16 +193,17 @@ def apply_tta(cfg: Config, task: str) -> None:
 
 def enable_visualization(cfg: Config, task: str, show_dir: str) -> None:
     """Draw every test prediction into ``show_dir``; a relative ``show_dir`` lies inside
-    the work dir (det: inside the run's timestamped folder, as mmdet does it)."""
+    the work dir, for every task (an absolute path also keeps mmdet's hook from nesting
+    folders when the work dir is relative)."""
     hooks = cfg.get('default_hooks', {})
     if 'visualization' not in hooks:
         raise RuntimeError('--show-dir needs default_hooks.visualization in the config')
     hook = hooks['visualization']
+    out = os.path.abspath(os.path.join(cfg.work_dir, show_dir))  # join keeps absolute ones
     if task == 'det':
         hook['draw'] = True
-        hook['test_out_dir'] = show_dir
+        hook['test_out_dir'] = out
         return
-    out = show_dir if os.path.isabs(show_dir) else os.path.join(cfg.work_dir, show_dir)
     hook['interval'] = 1
     if task == 'cls':
         hook['enable'] = True
@@ -218,3 +220,14 @@ def work_dir_from(cfg: Config, config_path: str, work_dir: Optional[str]) -> str
     if cfg.get('work_dir'):
         return cfg.work_dir
     return os.path.join('./work_dirs', os.path.splitext(os.path.basename(config_path))[0])
+
+
+def read_test_metrics(work_dir: str) -> dict:
+    """The metrics of the latest test run in ``work_dir`` (mmengine's json log)."""
+    import glob
+    import json
+    logs = sorted(glob.glob(os.path.join(work_dir, '*', '*.json')))
+    if not logs:
+        raise FileNotFoundError(f'no json log of a test run in {work_dir}')
+    with open(logs[-1]) as f:
+        return json.loads(f.readlines()[-1])

@@ -19,7 +19,6 @@ import logging
 from collections import defaultdict
 from typing import List, Optional, Union
 
-import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
@@ -128,8 +127,8 @@ class TransNeXtOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         else:
             is_dcn_module = False
         for child_name, child in module.named_children():
-            self.add_params(params, child, prefix=f'{prefix}.{child_name}' if prefix else child_name,
-                            is_dcn_module=is_dcn_module)
+            child_prefix = f'{prefix}.{child_name}' if prefix else child_name
+            self.add_params(params, child, prefix=child_prefix, is_dcn_module=is_dcn_module)
 
     def __call__(self, model: nn.Module):
         optim_wrapper = super().__call__(model)

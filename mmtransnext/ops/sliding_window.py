@@ -37,7 +37,8 @@ def _ext_supports(ops, tensor) -> bool:
     if ops is None:
         return False
     from . import ext_loader
-    return tensor.device.type == 'cpu' or (tensor.is_cuda and ext_loader.has_cuda())
+    # meta: the extension's fake kernels give shapes (no data), as for FakeTensors
+    return tensor.device.type in ('cpu', 'meta') or (tensor.is_cuda and ext_loader.has_cuda())
 
 
 def _use_ext(tensor) -> bool:

@@ -21,7 +21,6 @@ import torch
 
 _STATISTICS = ('min', 'max', 'current', 'mean')  # HistoryBuffer's built-in ones
 _LOCK = threading.Lock()
-_ENABLED = False
 
 
 def _numpy_multiarray():
@@ -73,11 +72,11 @@ def mmengine_checkpoint_globals() -> List[object]:
 def enable_safe_load() -> None:
     """Allow exactly :func:`mmengine_checkpoint_globals` in ``weights_only`` loading.
     Idempotent; call it before the Runner loads or resumes a checkpoint."""
-    global _ENABLED
     with _LOCK:
-        if not _ENABLED:
-            torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
-            _ENABLED = True
+        allowed = torch.serialization.get_safe_globals()
+        missing = [g for g in mmengine_checkpoint_globals() if g not in allowed]
+        if missing:
+            torch.serialization.add_safe_globals(missing)
 
 
 __all__ = ['enable_safe_load', 'mmengine_checkpoint_globals']

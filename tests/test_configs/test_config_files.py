@@ -26,7 +26,7 @@ DIMS['micro-aaaa'] = DIMS['micro']
 # backbone parameters in millions (without the classifier head), loose bounds
 BACKBONE_M = dict(micro=(12, 15), tiny=(26, 29), small=(48, 51), base=(87, 90))
 BACKBONE_M['micro-aaaa'] = BACKBONE_M['micro']
-CLS_M = {'micro': 12.8, 'tiny': 28.2, 'small': 49.7, 'base': 89.7, 'micro-aaaa': 13.1}
+CLS_M = {'micro': 12.8, 'tiny': 28.2, 'small': 49.7, 'base': 89.7, 'micro-aaaa': 13.1}  # paper
 NO_DECAY_KEYS = {'query_embedding', 'relative_pos_bias_local', 'cpb_fc1', 'cpb_fc2',
                  'temperature'}
 
@@ -35,8 +35,11 @@ def _id(path):
     return str(path.relative_to(CONFIG_DIR))
 
 
+RELEASE_FAMILIES = ('mask_rcnn', 'dino', 'upernet', 'mask2former', 'transnext')
+
+
 def test_expected_config_files():
-    names = {_id(p) for p in CONFIGS}
+    names = {_id(p) for p in CONFIGS if p.parent.name in RELEASE_FAMILIES}
     expected = {f'mask_rcnn/mask-rcnn_transnext-{v}_fpn_1x_coco.py' for v in 'tsb'}
     expected |= {'dino/dino-4scale_transnext-t_8xb2-12e_coco.py'}
     expected |= {f'dino/dino-5scale_transnext-{v}_8xb2-12e_coco.py' for v in 'tsb'}
@@ -69,12 +72,15 @@ def test_custom_imports_and_optimizer(cfg):
         assert pw.custom_keys[key].decay_mult == 0
     family = path.parent.name
     backbone_lr = pw.custom_keys.get('backbone', {}).get('lr_mult', 1.0)
-    assert backbone_lr == (0.1 if family in ('dino', 'mask2former') else 1.0)
+    if family in RELEASE_FAMILIES:
+        assert backbone_lr == (0.1 if family in ('dino', 'mask2former') else 1.0)
 
 
 def test_released_settings(cfg):
     path, cfg = cfg
     family, name = path.parent.name, path.name
+    if family not in RELEASE_FAMILIES:  # e.g. configs/demo: checked by its own tests
+        return
     bb = cfg.model.backbone
     assert bb.type == 'TransNeXt'
     if family == 'transnext':
@@ -148,7 +154,7 @@ def _count(module):
     return sum(p.numel() for p in module.parameters())
 
 
-def test_model_builds(cfg):
+def test_model_builds(cfg, record_property):
     path, cfg = cfg
     init_default_scope(cfg.default_scope)
     scope = {'mmdet': 'mmdet', 'mmseg': 'mmseg', 'mmpretrain': 'mmpretrain'}[cfg.default_scope]
@@ -158,9 +164,11 @@ def test_model_builds(cfg):
     total, backbone = _count(model), _count(model.backbone)
     print(f'\n{_id(path)}: {total / 1e6:.2f} M parameters '
           f'(backbone {backbone / 1e6:.2f} M)')
+    record_property('parameters', total)
+    record_property('backbone_parameters', backbone)
     low, high = BACKBONE_M[cfg.model.backbone.arch]
     assert low * 1e6 < backbone < high * 1e6
     assert model.backbone.pos_bias == cfg.model.backbone.pos_bias
     if path.parent.name == 'transnext':  # the paper's classifier sizes
-        assert round(total / 1e6, 1) == CLS_M[cfg.model.backbone.arch]
+        assert abs(total / 1e6 - CLS_M[cfg.model.backbone.arch]) < 0.1
     del model

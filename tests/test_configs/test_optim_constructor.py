@@ -108,7 +108,8 @@ def test_full_lr_families(config):
 def test_frozen_parameters_left_out():
     model = Detector()
     model.backbone = TransNeXt(arch=TINY_ARCH, frozen_stages=0)
-    wrapper = build_optim_wrapper(model, _optim_cfg('mask_rcnn/mask-rcnn_transnext-t_fpn_1x_coco.py'))
+    cfg = _optim_cfg('mask_rcnn/mask-rcnn_transnext-t_fpn_1x_coco.py')
+    wrapper = build_optim_wrapper(model, cfg)
     names = {g['param_name'] for g in wrapper.optimizer.param_groups}
     assert 'backbone.patch_embed1.proj.weight' not in names
     assert 'backbone.patch_embed2.proj.weight' in names

@@ -11,10 +11,14 @@ EXT = ext_loader.load()
 EXT_MISSING = (f'mmtransnext._ext is not built ({ext_loader.load_error()}); build it with '
                '`make setup`')
 requires_ext = pytest.mark.skipif(EXT is None, reason=EXT_MISSING)
-requires_cuda = pytest.mark.skipif(
-    not torch.cuda.is_available() or not ext_loader.has_cuda(),
-    reason='no CUDA device: the CUDA kernels are only compiled here (FORCE_CUDA=1), not run'
-    if not torch.cuda.is_available() else 'mmtransnext._ext was built without CUDA kernels')
+if not torch.cuda.is_available():
+    _NO_CUDA = ('no CUDA device: the CUDA kernels cannot run here' +
+                (' (they are compiled in: _ext.with_cuda() is True)' if ext_loader.has_cuda()
+                 else ''))
+else:
+    _NO_CUDA = 'mmtransnext._ext has no CUDA kernels: rebuild with FORCE_CUDA=1'
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available() or not ext_loader.has_cuda(),
+                                   reason=_NO_CUDA)
 
 WITH_OPS = os.environ.get('MMTRANSNEXT_WITH_OPS', '1') != '0'
 

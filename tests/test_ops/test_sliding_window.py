@@ -3,6 +3,8 @@
 Gradients are checked in float64 (torch.autograd.gradcheck) for both implementations;
 the implementations must agree in float32 to 1e-5 with identical -inf (outside) positions.
 """
+import warnings
+
 import pytest
 import torch
 
@@ -153,9 +155,15 @@ def test_opcheck(ks):
 
 
 @requires_ext
-def test_meta_tensors():
-    """The fake kernels give shapes (meta device, no data)."""
+@pytest.mark.parametrize('impl', ['ext', 'auto'])
+def test_meta_tensors(monkeypatch, impl):
+    """The fake kernels give shapes (meta device, no data), through the dispatch point too."""
+    monkeypatch.setenv('MMTRANSNEXT_OPS', impl)
     x = make_inputs(2, 3, 4, 5, 8, 3, device='meta')
     out = torch.ops.mmtransnext.sliding_qk(x['q'], x['k'], x['rpb'], 4, 5, 3)
     assert out.device.type == 'meta' and out.shape == (2, 3, 20, 9)
     assert torch.ops.mmtransnext.sliding_av(x['w'], x['v'], 4, 5, 3).shape == (2, 3, 20, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # no "extension unavailable" warning for meta
+        assert sliding_window_qk(x['q'], x['k'], x['rpb'], 4, 5, 3).shape == (2, 3, 20, 9)
+        assert sliding_window_av(x['w'], x['v'], 4, 5, 3).shape == (2, 3, 20, 8)

@@ -4,7 +4,8 @@ import pickle
 
 import torch
 
-from conftest import test_tool
+from tools_testing import test_tool
+from tools_testing import cls_run, imagenet64, toy_root  # noqa: F401 (fixtures)
 from mmtransnext.utils.safe_load import enable_safe_load
 
 
@@ -15,7 +16,8 @@ def test_train_test(cls_run):
     assert 'head.fc.weight' in keys and 'backbone.block1.0.attn.temperature' in keys
     out = cls_run['tmp'] / 'preds.pkl'
     metrics, _ = test_tool(cls_run['config'], cls_run['checkpoint'], cls_run['tmp'] / 'test',
-                           '--out', out)
+                           '--out', out, '--show-dir', 'vis')
+    assert len(list((cls_run['tmp'] / 'test' / 'vis').glob('*.png'))) == 8
     assert 0.0 <= metrics['accuracy/top1'] <= 100.0
     with open(out, 'rb') as f:
         assert len(pickle.load(f)) == 8  # 4 classes x 2 val images

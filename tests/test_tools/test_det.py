@@ -2,7 +2,8 @@
 checkpoint gives COCO bbox (and segm) mAP."""
 import pickle
 
-from conftest import dino_config, mask_rcnn_config, test_tool, train
+from tools_testing import dino_config, mask_rcnn_config, test_tool, train
+from tools_testing import coco128, toy_root  # noqa: F401 (fixtures)
 
 
 def _is_number(value):
@@ -16,33 +17,30 @@ def test_mask_rcnn(tmp_path, coco128):
     assert ckpt.is_file()
 
     out = tmp_path / 'preds.pkl'
-    metrics, _ = test_tool(cfg, ckpt, tmp_path / 'test', '--out', out)
+    metrics, _ = test_tool(cfg, ckpt, tmp_path / 'test', '--out', out, '--show-dir', 'vis')
+    assert len(list((tmp_path / 'test' / 'vis').glob('*.jpg'))) == 2  # drawn predictions
     assert _is_number(metrics['coco/bbox_mAP']) and _is_number(metrics['coco/segm_mAP'])
     with open(out, 'rb') as f:
         assert len(pickle.load(f)) == 2  # one entry per val image
 
-    # --aug-test: 3 scales x flip; masks merged by InstanceSegTTAModel
-    metrics, proc = test_tool(cfg, ckpt, tmp_path / 'tta', '--aug-test')
+    # --aug-test: 3 scales x flip; InstanceSegTTAModel (a DetTTAModel keeping masks)
+    metrics, proc = test_tool(cfg, ckpt, tmp_path / 'tta', '--aug-test',
+                              '--pos-bias', 'extrapolate')
     assert "type='InstanceSegTTAModel'" in proc.stdout
+    assert "set to 'extrapolate'" in proc.stdout
     assert _is_number(metrics['coco/bbox_mAP']) and _is_number(metrics['coco/segm_mAP'])
 
 
-def test_dino_5scale(tmp_path, coco256):
-    cfg = dino_config(tmp_path, coco256, scales=5)
+def test_dino_5scale(tmp_path, coco128):
+    cfg = dino_config(tmp_path, coco128, scales=5)
     train(cfg, tmp_path / 'work')
     ckpt = tmp_path / 'work' / 'epoch_1.pth'
     metrics, _ = test_tool(cfg, ckpt, tmp_path / 'test')
     assert _is_number(metrics['coco/bbox_mAP'])
-    # --aug-test with DetTTAModel, position bias extrapolated
-    metrics, proc = test_tool(cfg, ckpt, tmp_path / 'tta', '--aug-test',
-                              '--pos-bias', 'extrapolate')
-    assert "type='DetTTAModel'" in proc.stdout
-    assert "set to 'extrapolate'" in proc.stdout
-    assert _is_number(metrics['coco/bbox_mAP'])
 
 
-def test_dino_4scale(tmp_path, coco256):
-    cfg = dino_config(tmp_path, coco256, scales=4)
+def test_dino_4scale(tmp_path, coco128):
+    cfg = dino_config(tmp_path, coco128, scales=4)
     train(cfg, tmp_path / 'work')
     metrics, _ = test_tool(cfg, tmp_path / 'work' / 'epoch_1.pth', tmp_path / 'test')
     assert _is_number(metrics['coco/bbox_mAP'])

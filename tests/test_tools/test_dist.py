@@ -6,7 +6,8 @@ import sys
 
 import torch
 
-from conftest import TOOLS, cls_config, read_metrics, run, tool_env
+from tools_testing import TOOLS, cls_config, read_metrics, run, tool_env
+from tools_testing import imagenet64, toy_root  # noqa: F401 (fixtures)
 
 EXTRA = '''
 custom_imports = dict(imports=['mmtransnext', 'rank_state_hook'], allow_failed_imports=False)

@@ -3,7 +3,8 @@
 loads mmengine's checkpoint with torch.load(weights_only=True) through the allow-list."""
 import torch
 
-from conftest import cls_config, train
+from tools_testing import cls_config, train
+from tools_testing import imagenet64, toy_root  # noqa: F401 (fixtures)
 from mmtransnext.utils.safe_load import enable_safe_load
 
 
@@ -28,12 +29,3 @@ def test_resume_matches_uninterrupted(tmp_path, imagenet64):
         assert torch.equal(a[key], b[key]), f'{key} differs after resuming'
         changed |= not torch.equal(a[key], start[key])
     assert changed  # iterations 3-4 did train
-
-
-def test_resume_from_path(tmp_path, imagenet64):
-    cfg = cls_config(tmp_path, imagenet64, deterministic=True, name='cls_resume_path.py')
-    first, second = tmp_path / 'first', tmp_path / 'second'
-    train(cfg, first, '--cfg-options', 'train_cfg.max_iters=2')
-    proc = train(cfg, second, '--resume', first / 'iter_2.pth')
-    assert 'resumed epoch: 0, iter: 2' in proc.stdout
-    assert (second / 'iter_4.pth').is_file()

@@ -3,36 +3,40 @@ allow-list is enabled, and arbitrary pickled objects are still refused."""
 import io
 import os
 import pickle
-import sys
 import zipfile
 
 import numpy as np
-
 import pytest
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
-from conftest import run, tool_env
 from mmtransnext.utils.safe_load import (enable_safe_load, history_buffer_method,
-                                          numeric_dtype_classes,
-                                          mmengine_checkpoint_globals)
-
-LOAD = ('import sys, torch\n'
-        '{enable}'
-        'ckpt = torch.load(sys.argv[1], map_location="cpu", weights_only=True)\n'
-        'print("LOADED", sorted(ckpt))\n')
+                                          mmengine_checkpoint_globals, numeric_dtype_classes)
+from tools_testing import cls_run, imagenet64, toy_root  # noqa: F401 (fixtures)
 
 
-def test_needed_without_it_and_enough_with_it(cls_run):
+@pytest.fixture
+def no_allow_list():
+    """torch's allow-list as a fresh process has it; restored afterwards."""
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    yield
+    torch.serialization.clear_safe_globals()
+    torch.serialization.add_safe_globals(saved)
+
+
+def test_needed_without_it_and_enough_with_it(cls_run, no_allow_list):
     ckpt = cls_run['checkpoint']
-    # a fresh process: without the allow-list torch refuses mmengine's checkpoint
-    plain = run([sys.executable, '-c', LOAD.format(enable=''), ckpt], env=tool_env(),
-                expect_ok=False)
-    assert plain.returncode != 0 and 'weights_only' in plain.stdout
-    enable = 'from mmtransnext.utils.safe_load import enable_safe_load; enable_safe_load()\n'
-    ok = run([sys.executable, '-c', LOAD.format(enable=enable), ckpt], env=tool_env())
-    assert "LOADED ['message_hub', 'meta', 'optimizer', 'param_schedulers', 'state_dict']" \
-        in ok.stdout
+    # without the allow-list torch refuses the checkpoint mmengine wrote
+    with pytest.raises(pickle.UnpicklingError, match='weights_only|Unsupported global'):
+        torch.load(ckpt, map_location='cpu', weights_only=True)
+    enable_safe_load()
+    loaded = torch.load(ckpt, map_location='cpu', weights_only=True)
+    assert sorted(loaded) == ['message_hub', 'meta', 'optimizer', 'param_schedulers',
+                              'state_dict']
+    # mmengine's own loader (what Runner.resume / load_from use) too
+    from mmengine.runner.checkpoint import _load_checkpoint
+    assert _load_checkpoint(str(ckpt), map_location='cpu')['meta']['epoch'] == 1
 
 
 def test_checkpoint_contents(cls_run):

@@ -2,7 +2,8 @@
 ADE20K, tested for mIoU; UPerNet also with ms+flip TTA in both position-bias modes."""
 import pytest
 
-from conftest import mask2former_config, test_tool, train, upernet_config
+from tools_testing import mask2former_config, test_tool, train, upernet_config
+from tools_testing import ade64, toy_root  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope='module')
@@ -24,7 +25,7 @@ def test_upernet(upernet):
     metrics, _ = test_tool(cfg, ckpt, tmp / 'test', '--show-dir', 'vis',
                            '--out', tmp / 'pred_png')
     assert _is_number(metrics['mIoU'])
-    assert len(list((tmp / 'test').rglob('vis/**/*.png'))) == 2  # drawn predictions
+    assert len(list((tmp / 'test' / 'vis').rglob('*.png'))) == 2  # drawn predictions
     assert len(list((tmp / 'pred_png').glob('*.png'))) == 2     # raw predictions
 
 

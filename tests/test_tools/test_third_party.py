@@ -8,7 +8,8 @@ import mmdet
 import pytest
 from mmengine.config import Config
 
-from conftest import ROOT, run, tool_env
+from tools_testing import ROOT, run, tool_env
+from tools_testing import coco128, toy_root  # noqa: F401 (fixtures)
 
 CONFIG = ROOT / 'tests' / 'data' / 'third_party_mask_rcnn.py'
 
@@ -37,6 +38,7 @@ def test_trains_with_mmdet_train_py(tmp_path, coco128):
         'model.roi_head.bbox_head.num_classes=4', 'model.roi_head.mask_head.num_classes=4',
         'train_cfg.max_epochs=1', 'train_cfg.val_interval=10',
         'default_hooks.logger.interval=1',
+        'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',  # train only
     ]
     proc = run([sys.executable, mmdet_train, CONFIG, '--work-dir', tmp_path / 'work',
                 '--cfg-options', *options], env=tool_env())

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 from PIL import Image
 
-from conftest import ROOT, tool_env
+from tools_testing import ROOT, tool_env
+from tools_testing import ade64, coco128, imagenet64, toy_root  # noqa: F401 (fixtures)
 from mmtransnext.datasets.toy import CLASSES, make_all
 
 

@@ -5,7 +5,7 @@ import importlib.util
 import pytest
 from mmengine.config import Config
 
-from conftest import CONFIGS, TOOLS
+from tools_testing import CONFIGS, TOOLS
 
 UPERNET = CONFIGS / 'upernet/upernet_transnext-t_8xb2-160k_ade20k-512x512.py'
 MASK_RCNN = CONFIGS / 'mask_rcnn/mask-rcnn_transnext-t_fpn_1x_coco.py'

@@ -8,16 +8,27 @@ Implementations:
           swapped in by patching the names imported in
           mmtransnext/models/layers/aggregated_attention.py.
 
-Every (implementation, case) runs in a fresh subprocess so that its peak memory is its own:
-on the CPU the peak RSS (getrusage ru_maxrss) is reported both absolute and as the rise over
-the RSS after the model was built and the input made; on CUDA, torch.cuda.max_memory_allocated
-over the allocation after the build. Times are medians over --repeats runs after --warmup.
+Cases are MODE:RES:POS_BIAS. Modes forward / train time the whole backbone (forward under
+no_grad; forward + backward). Modes ops-forward / ops-train time the window ops alone
+(one sliding_qk + one sliding_av call, as one AggregatedAttention block makes them) at the
+shape of each windowed stage for that input size: what the kernels themselves change.
+
+Timing: per case (and stage) one subprocess builds the model and input once and runs the
+implementations interleaved, round by round in rotating order, so that other load on the
+machine hits them alike; reported are the median wall-clock time, the median process CPU
+time and the median of the per-round wall-clock ratios to unfold.
+Memory: a fresh one-step subprocess per (implementation, case): on the CPU its peak RSS
+(getrusage ru_maxrss), absolute and as the rise over the RSS after the model was built and
+the input made, with glibc malloc told to return freed blocks to the OS
+(MALLOC_MMAP_THRESHOLD_) so the RSS follows live tensors; on CUDA,
+torch.cuda.max_memory_allocated over the allocation after the build (timing process,
+warm-up run of each implementation).
 
 Example (the numbers in benchmarks/cpu_2threads.md):
     python tools/analysis_tools/benchmark.py --device cpu --threads 2 --arch tiny --batch 1 \
         --case forward:512:interpolate --case forward:1024:interpolate \
         --case forward:512:linear --case forward:1024:linear --case train:512:interpolate \
-        --out benchmarks/cpu_2threads
+        --case ops-forward:512:- --case ops-train:512:- --out benchmarks/cpu_2threads
 Writes <out>.json and <out>.md.
 """
 import argparse
@@ -32,9 +43,10 @@ import time
 from pathlib import Path
 
 IMPLS = ('ext', 'torch', 'unfold')
-MODES = ('forward', 'train')
+MODES = ('forward', 'train', 'ops-forward', 'ops-train')
 DEFAULT_CASES = ('forward:512:interpolate', 'forward:1024:interpolate', 'forward:512:linear',
-                 'forward:1024:linear', 'train:512:interpolate')
+                 'forward:1024:linear', 'train:512:interpolate', 'ops-forward:512:-',
+                 'ops-train:512:-')
 
 
 # -- the unfold baseline (benchmark only) ----------------------------------------------------
@@ -63,17 +75,23 @@ def unfold_av(attn, v, height, width, kernel_size):
     return (attn.unsqueeze(-2) @ v_loc).squeeze(-2)
 
 
-def install_impl(impl):
+_ORIGINAL = {}
+
+
+def use_impl(impl):
+    """Route AggregatedAttention's window ops to ``impl`` (switchable at any time)."""
+    from mmtransnext.models.layers import aggregated_attention as aa
+    if not _ORIGINAL:
+        _ORIGINAL.update(qk=aa.sliding_window_qk, av=aa.sliding_window_av)
     if impl == 'unfold':
         os.environ['MMTRANSNEXT_OPS'] = 'torch'  # nothing else may reach the ext
-        from mmtransnext.models.layers import aggregated_attention
-        aggregated_attention.sliding_window_qk = unfold_qk
-        aggregated_attention.sliding_window_av = unfold_av
-    else:
-        os.environ['MMTRANSNEXT_OPS'] = impl
-        from mmtransnext.ops import ext_loader
-        if impl == 'ext' and ext_loader.load() is None:
-            raise SystemExit(f'mmtransnext._ext is not built: {ext_loader.load_error()}')
+        aa.sliding_window_qk, aa.sliding_window_av = unfold_qk, unfold_av
+        return
+    os.environ['MMTRANSNEXT_OPS'] = impl
+    aa.sliding_window_qk, aa.sliding_window_av = _ORIGINAL['qk'], _ORIGINAL['av']
+    from mmtransnext.ops import ext_loader
+    if impl == 'ext' and ext_loader.load() is None:
+        raise SystemExit(f'mmtransnext._ext is not built: {ext_loader.load_error()}')
 
 
 # -- one configuration, in its own process ---------------------------------------------------
@@ -87,15 +105,19 @@ def _maxrss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def run_worker(args):
-    import torch
-    torch.set_num_threads(args.threads)
-    install_impl(args.impl)
-    from mmtransnext.models import TransNeXt
+def windowed_stages(arch, res):
+    """(stage, heads, head_dim, tokens per side, window, blocks) of the stages with a window."""
+    from mmtransnext.models.backbones.arch_settings import resolve_arch
+    a = resolve_arch(arch)
+    return [(i, a['num_heads'][i], a['embed_dims'][i] // a['num_heads'][i], res // 2 ** (i + 2),
+             a['window_size'][i], a['depths'][i])
+            for i in range(len(a['depths'])) if a['window_size'][i] is not None]
 
-    device = torch.device(args.device)
-    cuda = device.type == 'cuda'
-    torch.manual_seed(0)
+
+def _backbone_step(args, device):
+    import torch
+
+    from mmtransnext.models import TransNeXt
     model = TransNeXt(arch=args.arch, img_size=args.res, pos_bias=args.pos_bias).to(device)
     train = args.mode == 'train'
     model.train(train)
@@ -110,33 +132,110 @@ def run_worker(args):
             with torch.no_grad():
                 outs = model(x)
             assert len(outs) == 4
+    return step
+
+
+def _ops_step(args, device):
+    """One sliding_qk and one sliding_av call on the inputs of one block of a stage."""
+    import torch
+
+    from mmtransnext.models.layers import aggregated_attention as aa
+    _, heads, d, side, ks, _ = next(s for s in windowed_stages(args.arch, args.res)
+                                    if s[0] == args.stage)
+    train = args.mode == 'ops-train'
+    B, N, nk = args.batch, side * side, ks * ks
+    # [B, N, heads, d] memory seen as [B, heads, N, d], as the block passes them
+    q, k, v = torch.randn(3, B, N, heads, d, device=device).transpose(2, 3).unbind(0)
+    w = torch.randn(B, heads, N, nk, device=device)
+    rpb = torch.randn(heads, nk, device=device)
+    leaves = [t.requires_grad_(train) for t in (q, k, v, w, rpb)]
+    if train:
+        g_attn = torch.randn(B, heads, N, nk, device=device)
+        g_out = torch.randn(B, heads, N, d, device=device)
+
+    def step():  # looks the ops up per call: use_impl switches them
+        qk, av = aa.sliding_window_qk, aa.sliding_window_av
+        if train:
+            attn = qk(q, k, rpb, side, side, ks)
+            out = av(w, v, side, side, ks)
+            torch.autograd.grad([attn, out], leaves, [g_attn, g_out])
+        else:
+            with torch.no_grad():
+                qk(q, k, rpb, side, side, ks)
+                av(w, v, side, side, ks)
+    return step
+
+
+def run_worker(args):
+    """Memory run: one impl, one step. Timing run: all impls on one model and input,
+    interleaved round by round (rotating order), so that other load on the machine hits
+    them alike; the per-round ratios to unfold are reported too."""
+    import torch
+    torch.set_num_threads(args.threads)
+    impls = args.impls
+    use_impl(impls[0])
+    device = torch.device(args.device)
+    cuda = device.type == 'cuda'
+    torch.manual_seed(0)
+    inner = (_ops_step if args.mode.startswith('ops') else _backbone_step)(args, device)
+
+    def step():
+        inner()
         if cuda:
             torch.cuda.synchronize(device)
 
-    if cuda:
-        torch.cuda.synchronize(device)
-        base_alloc = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    base_rss = _rss_mb()
-    for _ in range(args.warmup):
+    common = dict(mode=args.mode, res=args.res, pos_bias=args.pos_bias, stage=args.stage,
+                  batch=args.batch, arch=args.arch, device=args.device, threads=args.threads)
+    if args.memory_run:  # CPU peak memory: one step; the driver sets MALLOC_MMAP_THRESHOLD_
+        base_rss = _rss_mb()
         step()
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    result = dict(impl=args.impl, mode=args.mode, res=args.res, pos_bias=args.pos_bias,
-                  batch=args.batch, arch=args.arch, device=args.device, threads=args.threads,
-                  median_ms=statistics.median(times) * 1e3, min_ms=min(times) * 1e3,
-                  times_ms=[t * 1e3 for t in times])
-    if cuda:
-        result['peak_mem_mb'] = (torch.cuda.max_memory_allocated(device) - base_alloc) / 2**20
-    else:
         peak = _maxrss_mb()
-        result['peak_rss_mb'] = peak
-        result['base_rss_mb'] = base_rss
-        result['peak_mem_mb'] = peak - base_rss
-    print('RESULT ' + json.dumps(result), flush=True)
+        result = dict(common, impl=impls[0], peak_rss_mb=peak, base_rss_mb=base_rss,
+                      peak_mem_mb=peak - base_rss)
+        print('RESULT ' + json.dumps(result), flush=True)
+        return
+
+    wall = {i: [] for i in impls}
+    cpu = {i: [] for i in impls}
+    peak_mem = {}
+    for impl in impls:  # warm-up (and the CUDA peak memory, one impl at a time)
+        use_impl(impl)
+        if cuda:
+            torch.cuda.synchronize(device)
+            base_alloc = torch.cuda.memory_allocated(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        for _ in range(args.warmup):
+            step()
+        if cuda:
+            peak_mem[impl] = (torch.cuda.max_memory_allocated(device) - base_alloc) / 2**20
+    for r in range(args.repeats):
+        for impl in impls[r % len(impls):] + impls[:r % len(impls)]:
+            use_impl(impl)
+            t0, c0 = time.perf_counter(), time.process_time()
+            step()
+            wall[impl].append((time.perf_counter() - t0) * 1e3)
+            cpu[impl].append((time.process_time() - c0) * 1e3)
+    for impl in impls:
+        result = dict(common, impl=impl, median_ms=statistics.median(wall[impl]),
+                      min_ms=min(wall[impl]), times_ms=wall[impl],
+                      # process CPU time (all threads) per run; with several threads it
+                      # includes OpenMP barrier spinning
+                      median_cpu_ms=statistics.median(cpu[impl]), cpu_times_ms=cpu[impl])
+        if 'unfold' in impls:
+            result['median_round_speedup_vs_unfold'] = statistics.median(
+                u / t for u, t in zip(wall['unfold'], wall[impl]))
+        if impl in peak_mem:
+            result['peak_mem_mb'] = peak_mem[impl]
+        print('RESULT ' + json.dumps(result), flush=True)
+
+
+def _run(cmd, env):
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
+    if proc.returncode or not lines:
+        print(proc.stdout + proc.stderr, file=sys.stderr)
+        raise SystemExit(f'worker failed: {" ".join(cmd)}')
+    return [json.loads(ln[len('RESULT '):]) for ln in lines]
 
 
 # -- driver ------------------------------------------------------------------------------------
@@ -165,43 +264,71 @@ def machine(device, threads):
     return info
 
 
+def _table(rows, mem_header, ops):
+    head = '| mode | input | ' + ('stage (tokens, heads x dim) |' if ops else 'pos_bias |')
+    lines = [head + f' impl | median ms | CPU ms | {mem_header} | speed-up vs unfold '
+             '(wall / CPU) | memory vs unfold |', '|---|---|---|---|---:|---:|---:|---:|---:|']
+    by_case = {}
+    for r in rows:
+        by_case.setdefault((r['mode'], r['res'], r['pos_bias'], r.get('stage')), {})[
+            r['impl']] = r
+    for (mode, res, pos_bias, stage), impls in by_case.items():
+        ref = impls.get('unfold')
+        for impl in IMPLS:
+            r = impls.get(impl)
+            if r is None:
+                continue
+            m = f'{r["peak_mem_mb"]:.1f}' if ops else f'{r["peak_mem_mb"]:.0f}'
+            if 'peak_rss_mb' in r:
+                m += f' ({r["peak_rss_mb"]:.0f})'
+            speed = (f'{r["median_round_speedup_vs_unfold"]:.2f}x / '
+                     f'{ref["median_cpu_ms"] / r["median_cpu_ms"]:.2f}x' if ref else '-')
+            ratio = (f'{r["peak_mem_mb"] / ref["peak_mem_mb"]:.2f}'
+                     if ref and ref['peak_mem_mb'] > 0 else '-')
+            where = (f'{stage + 1} ({r["shape"]})' if ops else pos_bias)
+            lines.append(f'| {mode} | {res}x{res} | {where} | {impl} | {r["median_ms"]:.1f} | '
+                         f'{r["median_cpu_ms"]:.1f} | {m} | {speed} | {ratio} |')
+    return lines
+
+
 def markdown(results, info, args):
-    mem = 'peak RSS rise (MB)' if args.device == 'cpu' else 'peak allocated (MB)'
-    lines = [f'# TransNeXt-{args.arch.capitalize()} backbone benchmark ({args.device})', '',
+    mem = 'peak RSS rise MB (peak RSS)' if args.device == 'cpu' else 'peak allocated MB'
+    lines = [f'# TransNeXt-{args.arch.capitalize()} benchmark ({args.device})', '',
              f'- CPU: {info["cpu"]} ({info["logical_cpus"]} logical CPUs), '
              f'{info["threads"]} torch threads' + (
                  f'; GPU: {info["gpu"]} (CUDA {info["cuda"]})' if 'gpu' in info else ''),
              f'- torch {info["torch"]}, Python {info["python"]}, {info["platform"]}'
              + (f', commit {info["commit"]}' if info.get('commit') else ''),
              f'- batch {args.batch}; median of {args.repeats} runs after {args.warmup} warm-up; '
-             'each row a fresh process',
-             '- forward = `model.eval()` under `torch.no_grad()`; train = forward + backward',
-             '- memory: ' + ('peak RSS (getrusage ru_maxrss) minus the RSS after model build '
-                             '(absolute peak RSS in brackets)' if args.device == 'cpu' else
+             '"median ms" is wall-clock, "CPU ms" the process CPU time (user + sys, all '
+             'threads) per run; the implementations run interleaved, round by round, on one '
+             'model and input (so other load hits them alike); the wall speed-up is the median '
+             'of the per-round ratios',
+             f'- 1-minute load average around the runs: {info["loadavg_1min_range"][0]:.1f} to '
+             f'{info["loadavg_1min_range"][1]:.1f} (other work on the machine inflates times; '
+             'JSON has it per row)',
+             '- memory: ' + ('peak RSS (getrusage ru_maxrss) minus the RSS after the model '
+                             '(or the op inputs) was built, measured in a separate one-step '
+                             'process with MALLOC_MMAP_THRESHOLD_=65536 (glibc then returns '
+                             'every freed tensor to the OS, so the RSS follows live memory)'
+                             if args.device == 'cpu' else
                              'torch.cuda.max_memory_allocated minus the allocation after build'),
              '- unfold = the authors\' approach (F.unfold k*k-fold copies of keys and values, '
              'batched matmul), defined only in the benchmark; speed-up and memory ratio are '
-             'against it', '',
-             f'| mode | input | pos_bias | impl | median ms | min ms | {mem} | '
-             'speed-up vs unfold | memory vs unfold |',
-             '|---|---|---|---|---:|---:|---:|---:|---:|']
-    by_case = {}
-    for r in results:
-        by_case.setdefault((r['mode'], r['res'], r['pos_bias']), {})[r['impl']] = r
-    for (mode, res, pos_bias), rows in by_case.items():
-        ref = rows.get('unfold')
-        for impl in IMPLS:
-            r = rows.get(impl)
-            if r is None:
-                continue
-            m = f'{r["peak_mem_mb"]:.0f}'
-            if 'peak_rss_mb' in r:
-                m += f' ({r["peak_rss_mb"]:.0f})'
-            speed = f'{ref["median_ms"] / r["median_ms"]:.2f}x' if ref else '-'
-            ratio = (f'{r["peak_mem_mb"] / ref["peak_mem_mb"]:.2f}'
-                     if ref and ref['peak_mem_mb'] > 0 else '-')
-            lines.append(f'| {mode} | {res}x{res} | {pos_bias} | {impl} | '
-                         f'{r["median_ms"]:.0f} | {r["min_ms"]:.0f} | {m} | {speed} | {ratio} |')
+             'against it']
+    backbone = [r for r in results if not r['mode'].startswith('ops')]
+    ops = [r for r in results if r['mode'].startswith('ops')]
+    if backbone:
+        lines += ['', '## Backbone', '',
+                  'forward = `model.eval()` under `torch.no_grad()`; train = forward + backward '
+                  '(`model.train()`, sum of the output means)', '']
+        lines += _table(backbone, mem, ops=False)
+    if ops:
+        lines += ['', '## Window ops alone', '',
+                  'One `sliding_window_qk` + one `sliding_window_av` call at each windowed '
+                  'stage\'s shape (what one block does; stage 3 has 15 blocks in T); '
+                  'ops-train adds their backward.', '']
+        lines += _table(ops, mem, ops=True)
     return '\n'.join(lines) + '\n'
 
 
@@ -221,17 +348,19 @@ def main(argv=None):
     p.add_argument('--batch', type=int, default=1)
     p.add_argument('--impls', nargs='+', default=list(IMPLS), choices=IMPLS)
     p.add_argument('--case', action='append', type=parse_case, metavar='MODE:RES:POS_BIAS',
-                   help=f'mode forward|train, square input side, pos_bias '
-                        f'interpolate|extrapolate|linear (default: {", ".join(DEFAULT_CASES)})')
+                   help=f'mode {"|".join(MODES)}, square input side, pos_bias '
+                        f'interpolate|extrapolate|linear (ignored by ops-*) '
+                        f'(default: {" ".join(DEFAULT_CASES)})')
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--out', default=None, help='write <out>.json and <out>.md')
     # worker-only arguments
     p.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
-    p.add_argument('--impl', help=argparse.SUPPRESS)
     p.add_argument('--mode', help=argparse.SUPPRESS)
     p.add_argument('--res', type=int, help=argparse.SUPPRESS)
     p.add_argument('--pos-bias', help=argparse.SUPPRESS)
+    p.add_argument('--stage', type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument('--memory-run', action='store_true', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         return run_worker(args)
@@ -239,24 +368,41 @@ def main(argv=None):
     cases = args.case or [parse_case(c) for c in DEFAULT_CASES]
     results = []
     for mode, res, pos_bias in cases:
-        for impl in args.impls:
-            cmd = [sys.executable, __file__, '--worker', '--impl', impl, '--mode', mode,
-                   '--res', str(res), '--pos-bias', pos_bias, '--arch', args.arch,
-                   '--device', args.device, '--threads', str(args.threads),
-                   '--batch', str(args.batch), '--repeats', str(args.repeats),
-                   '--warmup', str(args.warmup)]
+        stages = [None]
+        if mode.startswith('ops'):
+            stages = windowed_stages(args.arch, res)
+        for stage in stages:
+            cmd = [sys.executable, __file__, '--worker', '--mode', mode, '--res', str(res),
+                   '--pos-bias', pos_bias, '--arch', args.arch, '--device', args.device,
+                   '--threads', str(args.threads), '--batch', str(args.batch),
+                   '--repeats', str(args.repeats), '--warmup', str(args.warmup)]
+            if stage is not None:
+                cmd += ['--stage', str(stage[0])]
             env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')),
-                        None)
-            if proc.returncode or line is None:
-                print(proc.stdout + proc.stderr, file=sys.stderr)
-                raise SystemExit(f'{impl} {mode} {res} {pos_bias}: worker failed')
-            r = json.loads(line[len('RESULT '):])
-            results.append(r)
-            print(f'{mode:8s} {res:5d} {pos_bias:12s} {impl:7s} median {r["median_ms"]:9.1f} ms'
-                  f'  peak mem {r["peak_mem_mb"]:8.1f} MB', flush=True)
+            load_before = os.getloadavg()[0]
+            rows = _run(cmd + ['--impls', *args.impls], env)
+            load = [load_before, os.getloadavg()[0]]  # 1-minute load average before, after
+            for r in rows:
+                r['loadavg_1min'] = load
+                if not args.device.startswith('cuda'):
+                    # Peak RSS in a fresh one-step process per impl: with a fixed mmap
+                    # threshold glibc maps every block >= 64 KiB on its own and unmaps it on
+                    # free, so the RSS follows the live tensors (its default adaptive
+                    # threshold keeps freed blocks mapped).
+                    mem, = _run(cmd + ['--impls', r['impl'], '--memory-run'],
+                                dict(env, MALLOC_MMAP_THRESHOLD_='65536'))
+                    r.update({k: mem[k] for k in ('peak_rss_mb', 'base_rss_mb', 'peak_mem_mb')})
+                if stage is not None:
+                    r['pos_bias'] = '-'
+                    r['shape'] = f'{stage[3]}x{stage[3]}, {stage[1]}x{stage[2]}'
+                results.append(r)
+                where = pos_bias if stage is None else f'stage {stage[0] + 1}'
+                print(f'{mode:11s} {res:5d} {where:12s} {r["impl"]:7s} median '
+                      f'{r["median_ms"]:9.1f} ms  CPU {r["median_cpu_ms"]:9.1f} ms  peak mem '
+                      f'{r["peak_mem_mb"]:8.1f} MB', flush=True)
     info = machine(args.device, args.threads)
+    loads = [x for r in results for x in r['loadavg_1min']]
+    info['loadavg_1min_range'] = [min(loads), max(loads)]
     md = markdown(results, info, args)
     print(md)
     if args.out:

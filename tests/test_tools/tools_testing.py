@@ -1,12 +1,13 @@
-"""Shared pieces of the end-to-end tests: toy data (generated once per session), small
-override configs that inherit the real configs, and running tools/ as subprocesses.
+"""Helpers of the end-to-end tests: small override configs that inherit the real configs,
+running tools/ as subprocesses, and the shared fixtures (toy data generated once per
+session in temporary folders, one short classification training).
 
 The override configs keep every code path of the real config (its model type, neck, heads,
 losses, data set class, evaluator, optimizer constructor) and only shrink it: TransNeXt
-micro without drop path and without pre-trained weights, 64-256 px toy images, a few
+micro without drop path and without pre-trained weights, 64-128 px toy images, a few
 samples, a few iterations, fewer decoder layers where a head has many.
 """
-import json
+import ast
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from mmtransnext.datasets.toy import CLASSES, make_ade20k, make_coco, make_imagenet
+from mmtransnext.engine.launch import read_test_metrics as read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / 'configs'
@@ -24,7 +26,10 @@ HERE = Path(__file__).resolve().parent
 MICRO_DIMS = [48, 96, 192, 384]
 
 
-def tool_env(threads=2, **extra):
+def tool_env(threads=1, **extra):
+    """Environment of the tool subprocesses. One thread each: the workloads are tiny, and
+    two OpenMP threads on a 2-core machine that runs anything else spin-wait badly
+    (measured 2.6x slower than one thread)."""
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                PYTHONUNBUFFERED='1', PYTHONPATH=os.pathsep.join(
@@ -60,53 +65,17 @@ def test_tool(config, checkpoint, work_dir, *extra, **kw):
 test_tool.__test__ = False  # not a test itself
 
 
-def read_metrics(work_dir):
-    logs = sorted(Path(work_dir).glob('*/*.json'))
-    assert logs, f'no json log in {work_dir}'
-    with open(logs[-1]) as f:
-        return json.loads(f.readlines()[-1])
-
-
 def write_config(path, *parts, **fmt):
     """Write the (each dedented) ``parts`` formatted with ``fmt`` to ``path``."""
     path = Path(path)
     text = '\n'.join(textwrap.dedent(part).strip('\n') for part in parts) + '\n'
-    path.write_text(text.format(**fmt))
+    text = text.format(**fmt)
+    names = [t.id for node in ast.parse(text).body if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name)]
+    twice = {n for n in names if names.count(n) > 1}
+    assert not twice, f'{path.name} assigns {twice} twice (the later would win)'
+    path.write_text(text)
     return path
-
-
-# ---------------------------------------------------------------- toy data (per session)
-@pytest.fixture(scope='session')
-def toy_root(tmp_path_factory):
-    return tmp_path_factory.mktemp('toy')
-
-
-@pytest.fixture(scope='session')
-def coco128(toy_root):
-    root = toy_root / 'coco128'
-    make_coco(str(root), num_train=4, num_val=2, img_size=128, seed=0)
-    return root
-
-
-@pytest.fixture(scope='session')
-def coco256(toy_root):
-    root = toy_root / 'coco256'
-    make_coco(str(root), num_train=2, num_val=2, img_size=256, seed=1)
-    return root
-
-
-@pytest.fixture(scope='session')
-def ade64(toy_root):
-    root = toy_root / 'ade64'
-    make_ade20k(str(root), num_train=4, num_val=2, img_size=64, seed=0)
-    return root
-
-
-@pytest.fixture(scope='session')
-def imagenet64(toy_root):
-    root = toy_root / 'imagenet64'
-    make_imagenet(str(root), num_train_per_class=4, num_val_per_class=2, img_size=64, seed=0)
-    return root
 
 
 # ---------------------------------------------------------------- override configs
@@ -138,7 +107,12 @@ def mask_rcnn_config(tmp_path, coco_root, base='mask_rcnn/mask-rcnn_transnext-t_
         model = dict(
             backbone=dict(arch='micro', img_size=128, drop_path_rate=0.0, init_cfg=None),
             neck=dict(in_channels={dims}),
-            roi_head=dict(bbox_head=dict(num_classes=4), mask_head=dict(num_classes=4)))
+            roi_head=dict(bbox_head=dict(num_classes=4), mask_head=dict(num_classes=4)),
+            # fewer proposals / sampled RoIs / detections: the heads dominate CPU time
+            train_cfg=dict(rpn_proposal=dict(nms_pre=200, max_per_img=100),
+                           rcnn=dict(sampler=dict(num=64))),
+            test_cfg=dict(rpn=dict(nms_pre=200, max_per_img=100),
+                          rcnn=dict(max_per_img=20)))
         train_pipeline = [
             dict(type='LoadImageFromFile'),
             dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
@@ -157,26 +131,30 @@ def mask_rcnn_config(tmp_path, coco_root, base='mask_rcnn/mask-rcnn_transnext-t_
 
 
 def dino_config(tmp_path, coco_root, scales):
+    """DINO with 100 queries instead of 900: two-stage DINO picks its queries among the
+    encoder tokens, so 900 queries would need >= 256 px images; 100 fit 128 px."""
     base = CONFIGS / f'dino/dino-{scales}scale_transnext-t_8xb2-12e_coco.py'
     neck = MICRO_DIMS if scales == 5 else MICRO_DIMS[1:]
     return write_config(tmp_path / f'dino{scales}_small.py', '''
         _base_ = '{base}'
         model = dict(
-            backbone=dict(arch='micro', img_size=256, drop_path_rate=0.0, init_cfg=None),
+            num_queries=100,
+            backbone=dict(arch='micro', img_size=128, drop_path_rate=0.0, init_cfg=None),
             neck=dict(in_channels={neck}),
             encoder=dict(num_layers=1),
             decoder=dict(num_layers=1),
-            bbox_head=dict(num_classes=4))
+            bbox_head=dict(num_classes=4),
+            test_cfg=dict(max_per_img=100))
         train_pipeline = [
             dict(type='LoadImageFromFile'),
             dict(type='LoadAnnotations', with_bbox=True),
             dict(type='RandomFlip', prob=0.5),
-            dict(type='Resize', scale=(256, 256), keep_ratio=True),
+            dict(type='Resize', scale=(128, 128), keep_ratio=True),
             dict(type='PackDetInputs'),
         ]
         test_pipeline = [
             dict(type='LoadImageFromFile'),
-            dict(type='Resize', scale=(256, 256), keep_ratio=True),
+            dict(type='Resize', scale=(128, 128), keep_ratio=True),
             dict(type='LoadAnnotations', with_bbox=True),
             dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
                                                   'img_shape', 'scale_factor')),
@@ -264,7 +242,6 @@ def cls_config(tmp_path, imagenet_root, deterministic=False, name='cls_small.py'
                 dict(type='PackInputs'),
             ]
             test_pipeline = train_pipeline
-            model = dict(train_cfg=dict(_delete_=True))
             train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=4,
                              val_interval=1000)
             param_scheduler = [
@@ -297,21 +274,67 @@ def cls_config(tmp_path, imagenet_root, deterministic=False, name='cls_small.py'
                 dict(type='LinearLR', start_factor=1e-3, by_epoch=True, end=1,
                      convert_to_iter_based=True)]
             default_hooks = dict(logger=dict(interval=1))'''
+    # deterministic: no Mixup / CutMix (they draw random numbers in the model)
+    model_extra = ',\n    train_cfg=dict(_delete_=True)' if deterministic else ''
     return write_config(tmp_path / name, '''
         _base_ = '{base}'
         model = dict(
             backbone=dict(arch='micro', img_size=64, drop_path_rate=0.0),
-            head=dict(in_channels=384))''', pipelines, CLS_DATA, COMMON, extra,
-        base=base, root=imagenet_root)
+            head=dict(in_channels=384){model_extra})''', pipelines, CLS_DATA, COMMON, extra,
+        base=base, root=imagenet_root, model_extra=model_extra)
+
+
+# ---------------------------------------------------------------- toy data (per session)
+# The fixtures live here, not in a conftest.py (a second conftest module would shadow
+# tests/conftest.py for ``from conftest import ...``); test modules import the ones they
+# use. Imported into several modules, a session fixture runs once per module, so each
+# memoises its result for the session.
+_SESSION = {}
+
+
+def _once(key, build):
+    if key not in _SESSION:
+        _SESSION[key] = build()
+    return _SESSION[key]
+
+
+@pytest.fixture(scope='session')
+def toy_root(tmp_path_factory):
+    return _once('toy_root', lambda: tmp_path_factory.mktemp('toy'))
+
+
+def _toy(toy_root, name, make, **kwargs):
+    def build():
+        make(str(toy_root / name), seed=0, **kwargs)
+        return toy_root / name
+    return _once(name, build)
+
+
+@pytest.fixture(scope='session')
+def coco128(toy_root):
+    return _toy(toy_root, 'coco128', make_coco, num_train=4, num_val=2, img_size=128)
+
+
+@pytest.fixture(scope='session')
+def ade64(toy_root):
+    return _toy(toy_root, 'ade64', make_ade20k, num_train=4, num_val=2, img_size=64)
+
+
+@pytest.fixture(scope='session')
+def imagenet64(toy_root):
+    return _toy(toy_root, 'imagenet64', make_imagenet, num_train_per_class=4,
+                num_val_per_class=2, img_size=64)
 
 
 # ---------------------------------------------------------------- shared runs
 @pytest.fixture(scope='session')
 def cls_run(tmp_path_factory, imagenet64):
-    """One short classification training, shared by the cls, safe-load and args tests."""
-    tmp = tmp_path_factory.mktemp('cls')
-    cfg = cls_config(tmp, imagenet64)
-    train(cfg, tmp / 'work')
-    ckpt = tmp / 'work' / 'epoch_1.pth'
-    assert ckpt.is_file()
-    return dict(config=cfg, work_dir=tmp / 'work', checkpoint=ckpt, tmp=tmp)
+    """One short classification training, shared by the cls and safe-load tests."""
+    def build():
+        tmp = tmp_path_factory.mktemp('cls')
+        cfg = cls_config(tmp, imagenet64)
+        train(cfg, tmp / 'work')
+        ckpt = tmp / 'work' / 'epoch_1.pth'
+        assert ckpt.is_file()
+        return dict(config=cfg, work_dir=tmp / 'work', checkpoint=ckpt, tmp=tmp)
+    return _once('cls_run', build)
