@@ -40,6 +40,9 @@ def get_extensions():
         extra_compile_args['cxx'].append('-fopenmp')
         kwargs['extra_link_args'].append('-fopenmp')
     if with_cuda:
+        if not torch.cuda.is_available() and not os.getenv('TORCH_CUDA_ARCH_LIST'):
+            # No GPU to detect the arch from (e.g. CI proving the kernels build): Hopper.
+            os.environ['TORCH_CUDA_ARCH_LIST'] = '9.0'
         sources += sorted(glob.glob('csrc/cuda/*.cu'))
         kwargs['define_macros'].append(('WITH_CUDA', None))
         kwargs['include_dirs'] += _cuda_include_dirs()

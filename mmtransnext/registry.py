@@ -1,20 +1,22 @@
 """Every registration of mmtransnext, in one place; run when ``mmtransnext`` is imported.
 
-TransNeXt goes into mmengine's root MODELS registry. The registries of mmdet, mmseg and
-mmpretrain are its children and look a name up in their parents, so one registration
+Everything goes into mmengine's root registries. The registries of mmdet, mmseg and
+mmpretrain are their children and look a name up in their parents, so one registration
 serves ``dict(type='TransNeXt')`` (and ``'mmdet.TransNeXt'`` etc.) in all three, with
 or without those packages installed, and needs none of them imported.
+The one exception needs mmdet: ``InstanceSegTTAModel`` (mmtransnext/engine/det_tta.py)
+registers itself when tools/test.py --aug-test imports it for a detector with masks.
 """
-from mmengine.registry import MODELS
-
-from mmtransnext.models import TransNeXt
-import mmtransnext.engine  # noqa: F401,E402  registers TransNeXtOptimWrapperConstructor
+from mmengine.registry import HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 
 def register_all_modules():
-    from mmengine.registry import HOOKS
-    from mmtransnext.engine import ProgressBarHook
-    MODELS.register_module(name='TransNeXt', module=TransNeXt, force=True)
-    HOOKS.register_module(name='ProgressBarHook', module=ProgressBarHook, force=True)
+    from mmtransnext.engine import ProgressBarHook, TransNeXtOptimWrapperConstructor
+    from mmtransnext.models import TransNeXt
     from mmtransnext.models.classifiers.timm_models import register_timm_models
+    MODELS.register_module(name='TransNeXt', module=TransNeXt, force=True)
+    OPTIM_WRAPPER_CONSTRUCTORS.register_module(
+        name='TransNeXtOptimWrapperConstructor', module=TransNeXtOptimWrapperConstructor,
+        force=True)
+    HOOKS.register_module(name='ProgressBarHook', module=ProgressBarHook, force=True)
     register_timm_models()

@@ -33,7 +33,7 @@ def run(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--iters', type=int, default=800, help='training iterations')
+    parser.add_argument('--iters', type=int, default=500, help='training iterations')
     parser.add_argument('--num-train', type=int, default=300)
     parser.add_argument('--num-val', type=int, default=50)
     parser.add_argument('--work-dir', default='work_dirs/demo')

@@ -6,7 +6,7 @@ _base_ = '../upernet/upernet_transnext-t_8xb2-160k_ade20k-512x512.py'
 
 data_root = 'data/toy/ade20k'
 crop_size = (128, 128)
-max_iters = 800
+max_iters = 500
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(arch='micro', img_size=128, drop_path_rate=0.1, init_cfg=None),

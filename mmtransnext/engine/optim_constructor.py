@@ -22,7 +22,6 @@ from typing import List, Optional, Union
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
-from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.utils.dl_utils import mmcv_full_available
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm, _InstanceNorm
 
@@ -30,7 +29,6 @@ _MULT_KEYS = ('lr_mult', 'decay_mult')
 _SHOWN = 4
 
 
-@OPTIM_WRAPPER_CONSTRUCTORS.register_module(force=True)
 class TransNeXtOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """``DefaultOptimWrapperConstructor`` whose parameter-wise multipliers combine.
 

@@ -21,6 +21,8 @@ def build_model(cfg: Config, checkpoint=None, device='cpu'):
             backbone.init_cfg = None
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
+        from .safe_load import enable_safe_load
+        enable_safe_load()  # mmengine checkpoints hold a few non-tensor types
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     return model.to(device).eval()
 

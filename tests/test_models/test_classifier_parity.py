@@ -32,6 +32,7 @@ def test_timm_model_matches_reference(golden_cls, index):
 @pytest.mark.parametrize('index', range(2))
 def test_mmpretrain_classifier_matches_reference(golden_cls, index):
     from mmengine.config import Config
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
     case = golden_cls['cases'][index]
     cfg = Config(dict(
@@ -43,7 +44,8 @@ def test_mmpretrain_classifier_matches_reference(golden_cls, index):
                           fixed_pool_size=case['fixed_pool_size'] or 7, out_indices=(3,)),
             neck=dict(type='GlobalAveragePooling'),
             head=dict(type='LinearClsHead', num_classes=1000, in_channels=384))))
-    model = MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # whatever ran before
+        model = MODELS.build(cfg.model)
     model.load_state_dict(imagenet_to_mmpretrain(golden_cls['state_dict']), strict=True)
     with torch.no_grad():
         _check(model.eval()(case['input'], mode='tensor'), case)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tools_testing import ROOT, run
+from tools_testing import ROOT, ade64, run, toy_root  # noqa: F401 (fixtures)
 
 DEMO_CONFIG = ROOT / 'configs/demo/upernet_transnext-micro_toy-ade20k-128x128.py'
 sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))

@@ -256,7 +256,7 @@ def machine(device, threads):
         info['gpu'] = torch.cuda.get_device_name(torch.device(device))
         info['cuda'] = torch.version.cuda
     try:
-        info['commit'] = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+        info['commit'] = subprocess.run(['git', 'describe', '--always', '--dirty', '--abbrev=7'],
                                         capture_output=True, text=True,
                                         cwd=Path(__file__).parent).stdout.strip()
     except OSError:
