@@ -36,6 +36,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -364,6 +365,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.worker:
         return run_worker(args)
+    # SIGTERM -> SystemExit, so that subprocess.run kills the running worker too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     cases = args.case or [parse_case(c) for c in DEFAULT_CASES]
     results = []
