@@ -1,4 +1,4 @@
-"""Parity with the authors' reference implementation (tests/data/GOLDEN.md): 1e-4 max-abs."""
+"""Parity with the authors' reference implementation (tests/data/golden_README.md): 1e-4 max-abs."""
 import pytest
 import torch
 

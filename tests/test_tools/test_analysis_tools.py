@@ -1,5 +1,6 @@
 """FLOPs, ERF and attention-map tools on random weights and generated images."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,9 @@ def test_get_flops_matches_hand_count_for_one_block():
         def forward(self, x):
             return self.block(x, H, W)
 
+    before = os.environ.get('MMTRANSNEXT_OPS')
     flops, params = count_flops(OneBlock(), (torch.randn(1, H * W, C),))
+    assert os.environ.get('MMTRANSNEXT_OPS') == before  # the torch-path override is scoped
     N, P, hidden = H * W, (H // sr) * (W // sr), int(2 * C * ratio / 3)
     coords, _, _ = COORDINATE_CACHE.get((H, W), (H // sr, W // sr), 224 // 4, torch.device('cpu'))
     unique_pairs = coords.shape[0] * coords.shape[1]

@@ -10,6 +10,7 @@ Usage: python tools/analysis_tools/get_flops.py CONFIG [--shape H W] [--cfg-opti
 """
 import argparse
 import os
+from contextlib import contextmanager
 
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
@@ -32,30 +33,41 @@ class _TensorForward(torch.nn.Module):
             return self.model(x)
 
 
-def window_op_flops(model, inputs) -> int:
-    total = 0
-
-    def hook(module, args, _):
-        nonlocal total
-        x = args[0]
-        total += 2 * x.shape[0] * x.shape[1] * module.window_size ** 2 * x.shape[2]
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, AggregatedAttention)]
-    with torch.no_grad():
-        model(*inputs)
-    for h in handles:
-        h.remove()
-    return total
+@contextmanager
+def torch_window_ops():
+    """Route the window ops through the traceable PyTorch path for the duration only."""
+    previous = os.environ.get('MMTRANSNEXT_OPS')
+    os.environ['MMTRANSNEXT_OPS'] = 'torch'
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ['MMTRANSNEXT_OPS']
+        else:
+            os.environ['MMTRANSNEXT_OPS'] = previous
 
 
 def count_flops(model, inputs):
-    """(FLOPs, parameters) of ``model(*inputs)``, window ops included."""
-    os.environ['MMTRANSNEXT_OPS'] = 'torch'  # one traceable path; its window FLOPs are added
-    analyzer = FlopAnalyzer(model, inputs)
-    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    flops = analyzer.total() + window_op_flops(model, inputs)
-    return flops, parameter_count(model)['']
+    """(FLOPs, parameters) of ``model(*inputs)``, window ops included: each aggregated
+    attention adds 2 * B * N * k * k * C as the analyzer's trace runs through it."""
+    window = 0
+
+    def count_window_ops(module, args, _):
+        nonlocal window
+        x = args[0]
+        window += 2 * x.shape[0] * x.shape[1] * module.window_size ** 2 * x.shape[2]
+
+    handles = [m.register_forward_hook(count_window_ops) for m in model.modules()
+               if isinstance(m, AggregatedAttention)]
+    try:
+        with torch_window_ops():
+            analyzer = FlopAnalyzer(model, inputs)
+            analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            traced = analyzer.total()
+    finally:
+        for h in handles:
+            h.remove()
+    return traced + window, parameter_count(model)['']
 
 
 def model_flops(cfg, shape):

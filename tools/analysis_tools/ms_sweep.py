@@ -90,7 +90,7 @@ def write_results(rows, metric, sizes, modes, out_dir):
         writer.writerow(['size', 'mode', metric])
         writer.writerows(rows)
     value = {(s, m): v for s, m, v in rows}
-    lines = [f'| size | ' + ' | '.join(modes) + ' |', '|---' * (len(modes) + 1) + '|']
+    lines = ['| size | ' + ' | '.join(modes) + ' |', '|---' * (len(modes) + 1) + '|']
     lines += [f'| {s} | ' + ' | '.join(f'{value[s, m]:.2f}' for m in modes) + ' |'
               for s in sizes]
     with open(os.path.join(out_dir, 'ms_sweep.md'), 'w') as f:
