@@ -83,7 +83,10 @@ def test_visualize_erf_writes_a_heat_map_per_stage(image_dir, tmp_path):
     summary = json.loads((tmp_path / 'erf.json').read_text())
     assert summary['images'] == 3
     ratios = summary['stages']['stage1']
-    assert 0 < ratios['20%'] < ratios['50%'] < ratios['99%'] <= 1
+    # more of the contribution needs at least as much area (a random stem can put the
+    # top 20 % and 50 % on the same single pixel), and 99 % needs strictly more than 20 %
+    assert 0 < ratios['20%'] <= ratios['30%'] <= ratios['50%'] <= ratios['99%'] <= 1
+    assert ratios['20%'] < ratios['99%']
 
 
 def test_visualize_attention_writes_three_panels(image_dir, tmp_path):
