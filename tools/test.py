@@ -17,7 +17,8 @@ import os
 from mmengine.config import Config, DictAction
 
 from mmtransnext.engine.launch import (apply_tta, enable_visualization, init_task_scope,
-                                       set_pos_bias, setup_distributed, work_dir_from)
+                                       set_pos_bias, setup_distributed, teardown_distributed,
+                                       work_dir_from)
 from mmtransnext.utils.safe_load import enable_safe_load
 
 
@@ -91,7 +92,9 @@ def main(argv=None):
     if args.pos_bias:
         set_pos_bias(runner.model, args.pos_bias)
     add_dump_metric(runner, task, args.out)
-    return runner.test()
+    metrics = runner.test()
+    teardown_distributed()
+    return metrics
 
 
 if __name__ == '__main__':

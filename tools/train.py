@@ -16,7 +16,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
-from mmtransnext.engine.launch import init_task_scope, setup_distributed, work_dir_from
+from mmtransnext.engine.launch import (init_task_scope, setup_distributed, teardown_distributed,
+                                       work_dir_from)
 from mmtransnext.utils.safe_load import enable_safe_load
 
 
@@ -108,6 +109,7 @@ def main(argv=None):
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    teardown_distributed()
     print_log(f'training done; checkpoints and logs in {osp.abspath(cfg.work_dir)}',
               logger='current')
 

@@ -82,6 +82,15 @@ def setup_distributed(cfg: Config, launcher: str) -> None:
         torch.distributed.init_process_group(backend='gloo')
 
 
+def teardown_distributed() -> None:
+    """Wait for every rank, then destroy the process group before the interpreter exits.
+    A gloo group left alive at exit can abort one rank in C++ teardown
+    ("terminate called without an active exception") after the run itself succeeded."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def set_pos_bias(model: torch.nn.Module, mode: str) -> int:
     """Switch every TransNeXt inside ``model`` (also inside a TTA or DDP wrapper) to the
     position-bias ``mode``. Returns how many were switched."""
