@@ -7,16 +7,18 @@ or without those packages installed, and needs none of them imported.
 The one exception needs mmdet: ``InstanceSegTTAModel`` (mmtransnext/engine/det_tta.py)
 registers itself when tools/test.py --aug-test imports it for a detector with masks.
 """
-from mmengine.registry import HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
 
 def register_all_modules():
-    from mmtransnext.engine import ProgressBarHook, TransNeXtOptimWrapperConstructor
+    from mmtransnext.engine import (BF16OptimWrapper, ProgressBarHook,
+                                    TransNeXtOptimWrapperConstructor)
     from mmtransnext.models import TransNeXt
     from mmtransnext.models.classifiers.timm_models import register_timm_models
     MODELS.register_module(name='TransNeXt', module=TransNeXt, force=True)
     OPTIM_WRAPPER_CONSTRUCTORS.register_module(
         name='TransNeXtOptimWrapperConstructor', module=TransNeXtOptimWrapperConstructor,
         force=True)
+    OPTIM_WRAPPERS.register_module(name='BF16OptimWrapper', module=BF16OptimWrapper, force=True)
     HOOKS.register_module(name='ProgressBarHook', module=ProgressBarHook, force=True)
     register_timm_models()

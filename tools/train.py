@@ -50,21 +50,39 @@ def parse_args(argv=None):
     return args
 
 
-def apply_precision(cfg, amp=False, bf16=False):
-    """--amp / --bf16: AmpOptimWrapper (needs a GPU, NPU or MLU; mmengine refuses CPU)."""
+def _has_amp_device() -> bool:
+    """Whether mmengine's AmpOptimWrapper can start here (it refuses plain CPU)."""
+    from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
+                                 is_npu_available)
+    return (is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available())
+
+
+def apply_precision(cfg, amp=False, bf16=False, amp_device=None):
+    """--amp: AmpOptimWrapper in fp16 with dynamic loss scaling (needs a GPU, NPU, MLU or
+    MUSA device). --bf16: AmpOptimWrapper(dtype='bfloat16') on such a device, else
+    BF16OptimWrapper, which runs bf16 autocast on CPU."""
     if not (amp or bf16):
         return
+    amp_device = _has_amp_device() if amp_device is None else amp_device
+    if amp and not amp_device:
+        raise SystemExit('--amp (fp16 with loss scaling) needs a GPU, NPU, MLU or MUSA '
+                         'device and none is available; on CPU use --bf16')
     wrapper = cfg.optim_wrapper
-    if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-        print_log('the config already uses AmpOptimWrapper', logger='current',
-                  level=logging.WARNING)
-    wrapper.type = 'AmpOptimWrapper'
-    if bf16:
-        wrapper.dtype = 'bfloat16'
-        wrapper.pop('loss_scale', None)
-    else:
+    if wrapper.get('type', 'OptimWrapper') in ('AmpOptimWrapper', 'BF16OptimWrapper'):
+        print_log(f'the config already uses {wrapper.type}; --amp/--bf16 replaces it',
+                  logger='current', level=logging.WARNING)
+    wrapper.pop('dtype', None)
+    if amp:
+        wrapper.type = 'AmpOptimWrapper'
         wrapper.setdefault('loss_scale', 'dynamic')
-        wrapper.pop('dtype', None)
+        return
+    wrapper.pop('loss_scale', None)
+    if amp_device:
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.dtype = 'bfloat16'
+    else:
+        wrapper.type = 'BF16OptimWrapper'
 
 
 def apply_auto_scale_lr(cfg, enable):

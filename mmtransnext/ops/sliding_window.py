@@ -5,6 +5,10 @@
   * else pure PyTorch (``sliding_window_torch``), after a one-time warning naming the fix.
 ``MMTRANSNEXT_OPS=torch`` forces PyTorch; ``MMTRANSNEXT_OPS=ext`` forces the extension and
 makes a missing one an error. All implementations compute the same numbers.
+
+Under autocast (``torch.autocast``, mmengine's AmpOptimWrapper) both ops behave like
+matmul: floating inputs are cast to the autocast dtype (fp16 or bf16) and the kernels
+accumulate in fp32. Outside autocast, inputs of mixed dtypes are an error.
 """
 import os
 import warnings
@@ -67,6 +71,16 @@ def _use_ext(tensor) -> bool:
     return False
 
 
+def _autocast(*tensors):
+    """Cast to the autocast dtype when autocast is on for these tensors' device, as
+    matmul does (the window similarity and window sum are batched matmuls)."""
+    device_type = tensors[0].device.type
+    if device_type not in ('cpu', 'cuda') or not torch.is_autocast_enabled(device_type):
+        return tensors
+    dtype = torch.get_autocast_dtype(device_type)
+    return tuple(t.to(dtype) if t.is_floating_point() else t for t in tensors)
+
+
 def _check(q, k, height, width, kernel_size, what):
     check_window_size(kernel_size)
     if q.dim() != 4 or k.dim() != 4:
@@ -92,6 +106,7 @@ def sliding_window_qk(q, k, rpb, height: int, width: int, kernel_size: int):
         q, k: [B, heads, H*W, head_dim], same dtype and device.
         rpb: [heads, k*k] relative position bias.
     """
+    q, k, rpb = _autocast(q, k, rpb)
     _check(q, k, height, width, kernel_size, 'sliding_window_qk')
     if q.shape[3] != k.shape[3]:
         raise ValueError(f'sliding_window_qk: head_dim of q ({q.shape[3]}) and k '
@@ -116,6 +131,7 @@ def sliding_window_av(attn, v, height: int, width: int, kernel_size: int):
         attn: [B, heads, H*W, k*k] window weights.
         v: [B, heads, H*W, head_dim], same dtype and device as attn.
     """
+    attn, v = _autocast(attn, v)
     _check(attn, v, height, width, kernel_size, 'sliding_window_av')
     nk = kernel_size * kernel_size
     if attn.shape[3] != nk:

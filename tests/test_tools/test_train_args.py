@@ -31,13 +31,21 @@ def test_py():
 
 
 def test_amp_and_bf16(train_py):
-    cfg = train_py.build_cfg(train_py.parse_args([str(UPERNET), '--amp']))
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.loss_scale == 'dynamic'
-    assert cfg.optim_wrapper.constructor == 'TransNeXtOptimWrapperConstructor'
-    cfg = train_py.build_cfg(train_py.parse_args([str(UPERNET), '--bf16']))
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.dtype == 'bfloat16' and 'loss_scale' not in cfg.optim_wrapper
+    def wrapper(flag, amp_device):
+        cfg = Config.fromfile(UPERNET)
+        train_py.apply_precision(cfg, amp=flag == 'amp', bf16=flag == 'bf16',
+                                 amp_device=amp_device)
+        assert cfg.optim_wrapper.constructor == 'TransNeXtOptimWrapperConstructor'
+        return cfg.optim_wrapper
+
+    amp = wrapper('amp', amp_device=True)
+    assert amp.type == 'AmpOptimWrapper' and amp.loss_scale == 'dynamic' and 'dtype' not in amp
+    bf16 = wrapper('bf16', amp_device=True)
+    assert bf16.type == 'AmpOptimWrapper'
+    assert bf16.dtype == 'bfloat16' and 'loss_scale' not in bf16
+    assert wrapper('bf16', amp_device=False).type == 'BF16OptimWrapper'
+    with pytest.raises(SystemExit, match='on CPU use --bf16'):
+        wrapper('amp', amp_device=False)
     with pytest.raises(SystemExit):
         train_py.parse_args([str(UPERNET), '--amp', '--bf16'])
 
