@@ -51,8 +51,8 @@ def test_get_flops_matches_hand_count_for_one_block():
     flops, params = count_flops(OneBlock(), (torch.randn(1, H * W, C),))
     assert os.environ.get('MMTRANSNEXT_OPS') == before  # the torch-path override is scoped
     N, P, hidden = H * W, (H // sr) * (W // sr), int(2 * C * ratio / 3)
-    coords, _, _ = COORDINATE_CACHE.get((H, W), (H // sr, W // sr), 224 // 4, torch.device('cpu'))
-    unique_pairs = coords.shape[0] * coords.shape[1]
+    vh, vw, _, _ = COORDINATE_CACHE.get((H, W), (H // sr, W // sr), 224 // 4,
+                                        torch.device('cpu'))
     hand = (N * C * C              # q
             + N * C * 2 * C        # kv
             + N * C * C            # sr (1x1 conv)
@@ -61,7 +61,8 @@ def test_get_flops_matches_hand_count_for_one_block():
             + N * C * k * k        # q @ learnable_tokens
             + 2 * N * P * C        # pooled similarity and weighted sum
             + N * C * C            # proj
-            + unique_pairs * (2 * 512 + 512 * heads)  # log-CPB MLP
+            + (len(vh) + len(vw)) * 512  # log-CPB fc1, per axis
+            + len(vh) * len(vw) * 512 * heads  # log-CPB fc2 on the distinct coordinates
             + N * C * 2 * hidden + N * hidden * 9 + N * hidden * C  # ConvGLU
             + 5 * (2 * N + P) * C)  # three LayerNorms
     assert abs(flops - hand) / hand < 0.05, (flops, hand)

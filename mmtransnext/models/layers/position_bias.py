@@ -10,17 +10,24 @@ Because the two axes are independent, c takes at most |U_h| * |U_w| distinct val
 distinct relative values per axis). The MLP runs on those only and the bias is gathered
 with two small per-axis index tables. Coordinates and indices are cached per grid (they
 are constants); the MLP runs on every call, so gradients reach cpb_fc1 and cpb_fc2.
+cpb_fc1 is linear in (c_h, c_w), so it is evaluated per axis and broadcast-added; the
+[U_h, U_w, hidden] activations are formed a few rows at a time so they stay in cache, and
+in training they are recomputed in backward rather than stored.
 """
 import math
+from functools import partial
 from typing import Dict, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 POS_BIAS_MODES = ('interpolate', 'extrapolate', 'linear')
 
 GridKey = Tuple[int, int, int, int, int, str]
+# elements of the hidden activation per chunk of the CPB MLP (8 MiB in fp32)
+MLP_CHUNK_ELEMENTS = 1 << 21
 
 
 def check_pos_bias(mode: str) -> str:
@@ -33,13 +40,14 @@ class CoordinateCache:
     """Per-grid coordinates and gather indices; ``builds`` counts cache misses."""
 
     def __init__(self):
-        self._entries: Dict[GridKey, Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._entries: Dict[GridKey, Tuple[torch.Tensor, ...]] = {}
         self.builds = 0
 
     def clear(self):
         self._entries.clear()
 
     def get(self, q_hw, k_hw, pretrain_tokens: int, device: torch.device):
+        """(U_h values, U_w values, [Hq*Hk] row index, [Wq*Wk] column index)."""
         key = (*q_hw, *k_hw, pretrain_tokens, str(device))
         entry = self._entries.get(key)
         if entry is None:
@@ -62,11 +70,13 @@ def _axis_coordinates(n_query: int, n_key: int, pretrain_tokens: int):
     return values, index
 
 
+# constants of the grid: torch.compile evaluates this once while tracing, so the number of
+# distinct coordinates (which sizes the CPB MLP) is a plain integer, not a traced shape
+@torch.compiler.assume_constant_result
 def _build_coordinates(q_hw, k_hw, pretrain_tokens, device):
     vh, ih = _axis_coordinates(q_hw[0], k_hw[0], pretrain_tokens)
     vw, iw = _axis_coordinates(q_hw[1], k_hw[1], pretrain_tokens)
-    coords = torch.stack(torch.meshgrid(vh, vw, indexing='ij'), dim=-1)  # [Uh, Uw, 2]
-    return coords.to(device), ih.flatten().to(device), iw.flatten().to(device)
+    return tuple(t.to(device) for t in (vh, vw, ih.flatten(), iw.flatten()))
 
 
 class LogCPB(nn.Module):
@@ -113,11 +123,26 @@ class LogCPB(nn.Module):
                 "pos_bias='linear' (fixed pool size).")
         return pool
 
+    def _cpb_rows(self, rows, cols):
+        return self.cpb_fc2((rows[:, None] + cols).relu_())
+
+    def cpb_table(self, vh, vw):
+        """cpb_fc2(ReLU(cpb_fc1(c))) for every c = (vh[u], vw[v]): [heads, Uh, Uw]."""
+        weight, dtype = self.cpb_fc1.weight, self.cpb_fc1.weight.dtype
+        rows = torch.addmm(self.cpb_fc1.bias, vh.to(dtype)[:, None], weight[:, :1].t())
+        cols = vw.to(dtype)[:, None] @ weight[:, 1:].t()  # [Uw, hidden]
+        mlp = self._cpb_rows
+        if torch.is_grad_enabled() and (rows.requires_grad or cols.requires_grad):
+            # recompute the hidden activations in backward instead of keeping them: they are
+            # the block's largest tensors (126 MB per stage-1 block of T at 512 x 512)
+            mlp = partial(checkpoint, self._cpb_rows, use_reentrant=False)
+        step = max(1, MLP_CHUNK_ELEMENTS // cols.numel())
+        table = torch.cat([mlp(rows[i:i + step], cols) for i in range(0, rows.shape[0], step)])
+        return table.permute(2, 0, 1)
+
     def _bias_on_grid(self, q_hw, k_hw, device):
-        coords, ih, iw = COORDINATE_CACHE.get(q_hw, k_hw, self.pretrain_tokens, device)
-        dtype = self.cpb_fc1.weight.dtype
-        table = self.cpb_fc2(F.relu(self.cpb_fc1(coords.to(dtype))))  # [Uh, Uw, heads]
-        table = table.permute(2, 0, 1)
+        vh, vw, ih, iw = COORDINATE_CACHE.get(q_hw, k_hw, self.pretrain_tokens, device)
+        table = self.cpb_table(vh, vw)
         bias = table.index_select(2, iw).index_select(1, ih)  # [heads, Hq*Hk, Wq*Wk]
         heads = bias.shape[0]
         bias = bias.view(heads, q_hw[0], k_hw[0], q_hw[1], k_hw[1]).permute(0, 1, 3, 2, 4)
