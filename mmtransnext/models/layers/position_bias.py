@@ -128,11 +128,12 @@ class LogCPB(nn.Module):
 
     def cpb_table(self, vh, vw):
         """cpb_fc2(ReLU(cpb_fc1(c))) for every c = (vh[u], vw[v]): [heads, Uh, Uw]."""
-        weight, dtype = self.cpb_fc1.weight, self.cpb_fc1.weight.dtype
+        weight = self.cpb_fc1.weight
+        dtype = weight.dtype
         rows = torch.addmm(self.cpb_fc1.bias, vh.to(dtype)[:, None], weight[:, :1].t())
         cols = vw.to(dtype)[:, None] @ weight[:, 1:].t()  # [Uw, hidden]
         mlp = self._cpb_rows
-        if torch.is_grad_enabled() and (rows.requires_grad or cols.requires_grad):
+        if rows.requires_grad or cols.requires_grad:  # False under no_grad
             # recompute the hidden activations in backward instead of keeping them: they are
             # the block's largest tensors (126 MB per stage-1 block of T at 512 x 512)
             mlp = partial(checkpoint, self._cpb_rows, use_reentrant=False)
