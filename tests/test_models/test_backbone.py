@@ -99,13 +99,23 @@ def test_frozen_stages_freeze_exactly_their_stages(frozen_stages):
 
 @pytest.mark.parametrize('mode', POS_BIAS_MODES)
 def test_gradients_reach_the_cpb_mlp(mode):
+    torch.manual_seed(0)
     model = TransNeXt(arch='micro', img_size=64, pos_bias=mode).train()
     outs = model(torch.randn(1, 3, 96, 64))
-    sum(o.square().mean() for o in outs).backward()
+    # a random projection: every output ends in a LayerNorm, so a loss like the sum of
+    # squares is nearly constant and its gradients are rounding noise
+    sum((o * torch.randn(o.shape)).sum() for o in outs).backward()
     cpb = [(n, p) for n, p in model.named_parameters() if '.cpb_fc' in n]
     assert len(cpb) == 4 * sum(ARCH_ZOO['micro']['depths'])
+    plain_attention = [f'block{i + 1}.' for i, sr in enumerate(ARCH_ZOO['micro']['sr_ratios'])
+                       if sr == 1]
     for name, p in cpb:
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+        assert p.grad is not None, name
+        if name.endswith('cpb_fc2.bias') and name.startswith(tuple(plain_attention)):
+            # plain attention adds this bias to every score of a head alike: softmax
+            # cancels it, so its true gradient is zero
+            continue
+        assert p.grad.abs().sum() > 1e-3, (name, p.grad.abs().sum())
 
 
 def test_position_bias_coordinates_are_cached_per_size():

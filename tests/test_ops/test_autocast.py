@@ -55,13 +55,14 @@ def _autocast_backbone(device, dtype):
     assert all(o.dtype == dtype for o in outs)
     for out, r in zip(outs, ref):
         assert _rel_err(out.detach(), r) < 5e-2
-    sum(o.float().square().mean() for o in outs).backward()
+    # a random projection (a sum of squares of LayerNorm outputs is nearly constant)
+    sum((o.float() * torch.randn(o.shape, device=device)).sum() for o in outs).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and g.dtype == torch.float32 for g in grads)
     assert all(torch.isfinite(g).all() for g in grads)
     attn = model.block1[0].attn
-    assert attn.relative_pos_bias_local.grad.abs().sum() > 0
-    assert attn.cpb_fc1.weight.grad.abs().sum() > 0
+    assert attn.relative_pos_bias_local.grad.abs().sum() > 1e-3
+    assert attn.cpb_fc1.weight.grad.abs().sum() > 1e-3
 
 
 @pytest.mark.parametrize('impl', IMPLS)

@@ -4,6 +4,7 @@ import socket
 import stat
 import sys
 
+import pytest
 import torch
 
 from tools_testing import TOOLS, cls_config, read_metrics, run, tool_env
@@ -21,12 +22,25 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _run_on_a_free_port(cmd, env, attempts=3):
+    """Run a torchrun script; another process may take the port between our pick and
+    torchrun's bind, so an address-in-use failure is retried on a new port."""
+    for _ in range(attempts):
+        proc = run(cmd, env={**env, 'PORT': str(_free_port())}, expect_ok=False)
+        if proc.returncode == 0:
+            return proc
+        if 'address already in use' not in proc.stdout.lower():
+            break
+    pytest.fail(f'{" ".join(map(str, cmd))} exited with {proc.returncode}:\n'
+                f'{proc.stdout[-6000:]}', pytrace=False)
+
+
 def test_dist_train_two_processes(tmp_path, imagenet64):
     cfg = cls_config(tmp_path, imagenet64, deterministic=True, name='cls_dist.py', extra=EXTRA)
-    env = tool_env(threads=1, PYTHON=sys.executable, PORT=str(_free_port()))
+    env = tool_env(threads=1, PYTHON=sys.executable)
     work = tmp_path / 'work'
-    run(['bash', TOOLS / 'dist_train.sh', cfg, 2, '--work-dir', work,
-         '--cfg-options', 'train_cfg.max_iters=2'], env=env)
+    _run_on_a_free_port(['bash', TOOLS / 'dist_train.sh', cfg, 2, '--work-dir', work,
+                         '--cfg-options', 'train_cfg.max_iters=2'], env)
     states = [torch.load(work / f'rank{r}_state.pth', weights_only=True) for r in (0, 1)]
     assert [s['world_size'] for s in states] == [2, 2]
     assert [s['rank'] for s in states] == [0, 1]
@@ -37,9 +51,8 @@ def test_dist_train_two_processes(tmp_path, imagenet64):
     assert (work / 'iter_2.pth').is_file()
 
     # dist_test.sh on the checkpoint: both ranks evaluate, rank 0 reports top-1
-    env['PORT'] = str(_free_port())
-    run(['bash', TOOLS / 'dist_test.sh', cfg, work / 'iter_2.pth', 2, '--work-dir',
-         tmp_path / 'test'], env=env)
+    _run_on_a_free_port(['bash', TOOLS / 'dist_test.sh', cfg, work / 'iter_2.pth', 2,
+                         '--work-dir', tmp_path / 'test'], env)
     assert 0.0 <= read_metrics(tmp_path / 'test')['accuracy/top1'] <= 100.0
 
 

@@ -26,11 +26,18 @@ HERE = Path(__file__).resolve().parent
 MICRO_DIMS = [48, 96, 192, 384]
 
 
+# read by tools/*.sh, torchrun or torch.distributed: a value set on the machine running the
+# tests must not change how the tools under test launch
+LAUNCHER_VARS = ('MASTER_ADDR', 'MASTER_PORT', 'PORT', 'NNODES', 'NODE_RANK', 'RANK',
+                 'LOCAL_RANK', 'WORLD_SIZE', 'GPUS', 'GPUS_PER_NODE', 'CPUS_PER_TASK',
+                 'SRUN_ARGS')
+
+
 def tool_env(threads=1, **extra):
     """Environment of the tool subprocesses. One thread each: the workloads are tiny, and
     two OpenMP threads on a 2-core machine that runs anything else spin-wait badly
     (measured 2.6x slower than one thread)."""
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                PYTHONUNBUFFERED='1', PYTHONPATH=os.pathsep.join(
                    [str(HERE), str(ROOT)] + ([env['PYTHONPATH']] if env.get('PYTHONPATH')

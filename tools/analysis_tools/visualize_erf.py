@@ -1,13 +1,13 @@
 """Effective receptive field of each TransNeXt stage, averaged over images.
 
-For every image, the gradient of the centre point of a stage's output (summed over
-channels) with respect to the input pixels, absolute and summed over colour channels, is
+For every image, the gradient of the centre point of a stage's output (ReLU, then summed
+over channels, as in RepLKNet's ERF analysis) with respect to the input pixels, absolute and summed over colour channels, is
 accumulated; the mean is shown on a log scale, log10(erf + 1), as a heat map the size of
 the input (one PNG per stage). Also written: erf.json with, per stage, the fraction of the
 image area holding 20/30/50/99 % of the total contribution (smaller = more local).
 
 Usage: python tools/analysis_tools/visualize_erf.py CONFIG --images DIR
-          [--checkpoint CKPT] [--num-images 50] [--size 224] [--out-dir erf/]
+          [--checkpoint CKPT] [--num-images 50] [--size 224] [--out-dir erf/] [--seed 0]
 """
 import argparse
 import json
@@ -24,7 +24,11 @@ THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
 
 
 def accumulate_erf(backbone, images):
-    """Sum over images of |d centre(stage output) / d input|, per stage: [S, H, W]."""
+    """Sum over images of |d centre(stage output) / d input|, per stage: [S, H, W].
+
+    The centre feature goes through a ReLU before the channel sum: every stage ends in a
+    LayerNorm, and the channel sum of a LayerNorm output with unit weight is the constant
+    sum of its bias, whose gradient is rounding noise."""
     backbone.out_indices = tuple(range(backbone.num_stages))
     total = None
     for x in images:
@@ -32,7 +36,7 @@ def accumulate_erf(backbone, images):
         outs = backbone(x)
         maps = []
         for i, out in enumerate(outs):
-            centre = out[:, :, out.shape[2] // 2, out.shape[3] // 2].sum()
+            centre = out[:, :, out.shape[2] // 2, out.shape[3] // 2].relu().sum()
             grad, = torch.autograd.grad(centre, x, retain_graph=i < len(outs) - 1)
             maps.append(grad.abs().sum(dim=(0, 1)))
         stacked = torch.stack(maps)
@@ -56,9 +60,12 @@ def main():
     parser.add_argument('--num-images', type=int, default=50)
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--out-dir', default='work_dirs/erf')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the random init when no --checkpoint is given')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args()
 
+    torch.manual_seed(args.seed)
     cfg = load_config(args.config, args.cfg_options)
     backbone = backbone_of(build_model(cfg, args.checkpoint))
     mean, std = preprocessor_stats(cfg)
