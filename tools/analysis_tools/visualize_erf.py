@@ -1,10 +1,11 @@
 """Effective receptive field of each TransNeXt stage, averaged over images.
 
 For every image, the gradient of the centre point of a stage's output (ReLU, then summed
-over channels, as in RepLKNet's ERF analysis) with respect to the input pixels, absolute and summed over colour channels, is
-accumulated; the mean is shown on a log scale, log10(erf + 1), as a heat map the size of
-the input (one PNG per stage). Also written: erf.json with, per stage, the fraction of the
-image area holding 20/30/50/99 % of the total contribution (smaller = more local).
+over channels, as in RepLKNet's ERF analysis) with respect to the input pixels, absolute
+and summed over colour channels, is accumulated; the mean is shown on a log scale,
+log10(erf + 1), as a heat map the size of the input (one PNG per stage). Also written:
+erf.json with, per stage, the fraction of the image area holding 20/30/50/99 % of the
+total contribution (smaller = more local).
 
 Usage: python tools/analysis_tools/visualize_erf.py CONFIG --images DIR
           [--checkpoint CKPT] [--num-images 50] [--size 224] [--out-dir erf/] [--seed 0]
