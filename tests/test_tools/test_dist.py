@@ -4,10 +4,9 @@ import socket
 import stat
 import sys
 
-import pytest
 import torch
 
-from tools_testing import TOOLS, cls_config, read_metrics, run, tool_env
+from tools_testing import TOOLS, cls_config, fail_with_output, read_metrics, run, tool_env
 from tools_testing import imagenet64, toy_root  # noqa: F401 (fixtures)
 
 EXTRA = '''
@@ -31,8 +30,7 @@ def _run_on_a_free_port(cmd, env, attempts=3):
             return proc
         if 'address already in use' not in proc.stdout.lower():
             break
-    pytest.fail(f'{" ".join(map(str, cmd))} exited with {proc.returncode}:\n'
-                f'{proc.stdout[-6000:]}', pytrace=False)
+    fail_with_output(cmd, proc)
 
 
 def test_dist_train_two_processes(tmp_path, imagenet64):

@@ -46,14 +46,19 @@ def tool_env(threads=1, **extra):
     return env
 
 
+def fail_with_output(cmd, proc):
+    """Fail the test, showing the command, its exit code and the end of its output."""
+    pytest.fail(f'{" ".join(map(str, cmd))} exited with {proc.returncode}:\n'
+                f'{proc.stdout[-6000:]}', pytrace=False)
+
+
 def run(cmd, timeout=600, env=None, expect_ok=True):
     """Run ``cmd`` from the repository root; on failure show the end of its output."""
     proc = subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env or tool_env(),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=timeout)
     if expect_ok and proc.returncode != 0:
-        pytest.fail(f'{" ".join(map(str, cmd))} exited with {proc.returncode}:\n'
-                    f'{proc.stdout[-6000:]}', pytrace=False)
+        fail_with_output(cmd, proc)
     return proc
 
 
