@@ -2,7 +2,7 @@
 
 1. writes the toy ADE20K-format set (data/toy/ade20k; coloured shapes, deterministic);
 2. trains UPerNet + TransNeXt-micro from scratch with tools/train.py
-   (configs/demo/upernet_transnext-micro_toy-ade20k-128x128.py);
+   (configs/demo/upernet_transnext_micro_toy-ade20k.py);
 3. evaluates the checkpoint with tools/test.py: single scale and --aug-test (ms + flip),
    each with the interpolated and the extrapolated position bias;
 4. prints the mIoU table (also written to work_dirs/demo/results.md).
@@ -16,7 +16,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = 'configs/demo/upernet_transnext-micro_toy-ade20k-128x128.py'
+CONFIG = 'configs/demo/upernet_transnext_micro_toy-ade20k.py'
 DATA = 'data/toy/ade20k'
 EVALS = [('single scale', [], 'interpolate'), ('single scale', [], 'extrapolate'),
          ('ms + flip', ['--aug-test'], 'interpolate'), ('ms + flip', ['--aug-test'], 'extrapolate')]

@@ -1,6 +1,6 @@
 """Train a detector (mmdet), segmentor (mmseg) or classifier (mmpretrain) from a config.
 
-    python tools/train.py configs/upernet/upernet_transnext-t_8xb2-160k_ade20k-512x512.py
+    python tools/train.py configs/upernet/upernet_transnext_tiny.py
     tools/dist_train.sh <config> 8 [--amp] [--resume]        # several GPUs / machines
 
 The task is read from the config (default_scope, else the model type), so one script

@@ -15,11 +15,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / 'configs'
 CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)
 
-# (drop path, embed dims) per variant letter / name
+# drop path per family and variant (Mask R-CNN: the authors' released backbones)
 DETSEG_DROP_PATH = {
-    'mask_rcnn': dict(t=0.3, s=0.5, b=0.6), 'dino': dict(t=0.3, s=0.5, b=0.6),
-    'upernet': dict(t=0.4, s=0.6, b=0.7), 'mask2former': dict(t=0.3, s=0.5, b=0.6)}
-ARCH = dict(t='tiny', s='small', b='base')
+    'mask_rcnn': dict(tiny=0.4, small=0.6, base=0.7),
+    'dino': dict(tiny=0.3, small=0.5, base=0.6),
+    'upernet': dict(tiny=0.4, small=0.6, base=0.7),
+    'mask2former': dict(tiny=0.3, small=0.5, base=0.6)}
 DIMS = dict(micro=[48, 96, 192, 384], tiny=[72, 144, 288, 576], small=[72, 144, 288, 576],
             base=[96, 192, 384, 768])
 DIMS['micro-aaaa'] = DIMS['micro']
@@ -40,17 +41,17 @@ RELEASE_FAMILIES = ('mask_rcnn', 'dino', 'upernet', 'mask2former', 'transnext')
 
 def test_expected_config_files():
     names = {_id(p) for p in CONFIGS if p.parent.name in RELEASE_FAMILIES}
-    expected = {f'mask_rcnn/mask-rcnn_transnext-{v}_fpn_1x_coco.py' for v in 'tsb'}
-    expected |= {'dino/dino-4scale_transnext-t_8xb2-12e_coco.py'}
-    expected |= {f'dino/dino-5scale_transnext-{v}_8xb2-12e_coco.py' for v in 'tsb'}
-    expected |= {f'upernet/upernet_transnext-{v}_8xb2-160k_ade20k-512x512.py' for v in 'tsb'}
-    expected |= {f'mask2former/mask2former_transnext-{v}_8xb2-160k_ade20k-512x512.py'
-                 for v in 'tsb'}
-    expected |= {f'transnext/transnext-{a}_8xb128_in1k.py'
-                 for a in ('micro', 'tiny', 'small', 'base')}
-    expected |= {'transnext/transnext-micro-aaaa_8xb128_in1k-256px.py',
-                 'transnext/transnext-small_8xb128_in1k-384px.py',
-                 'transnext/transnext-base_8xb128_in1k-384px.py'}
+    # one scheme for every family, as on the card: <algo>_transnext_<variant>[_<size>].py
+    variants = ('tiny', 'small', 'base')
+    expected = {f'mask_rcnn/mask-rcnn_transnext_{v}.py' for v in variants}
+    expected |= {'dino/dino-4scale_transnext_tiny.py'}
+    expected |= {f'dino/dino-5scale_transnext_{v}.py' for v in variants}
+    expected |= {f'upernet/upernet_transnext_{v}.py' for v in variants}
+    expected |= {f'mask2former/mask2former_transnext_{v}.py' for v in variants}
+    expected |= {f'transnext/transnext_{a}.py' for a in ('micro',) + variants}
+    expected |= {'transnext/transnext_micro_aaaa.py',
+                 'transnext/transnext_small_384px.py',
+                 'transnext/transnext_base_384px.py'}
     assert names == expected
 
 
@@ -100,12 +101,12 @@ def test_released_settings(cfg):
         if 'aaaa' in name:
             assert bb.arch == 'micro-aaaa'
         return
-    variant = re.search(r'transnext-([tsb])_', name).group(1)
-    assert bb.arch == ARCH[variant]
+    variant = re.search(r'transnext_(tiny|small|base)\b', name).group(1)
+    assert bb.arch == variant
     assert bb.drop_path_rate == DETSEG_DROP_PATH[family][variant]
     assert bb.pos_bias == 'interpolate'
     assert bb.init_cfg.type == 'Pretrained'
-    assert bb.init_cfg.checkpoint == f'checkpoints/transnext_{ARCH[variant]}_224_1k.pth'
+    assert bb.init_cfg.checkpoint == f'checkpoints/transnext_{variant}_224_1k.pth'
     dims = DIMS[bb.arch]
     if family in ('mask_rcnn', 'dino'):
         assert bb.img_size == 800

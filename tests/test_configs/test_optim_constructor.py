@@ -41,8 +41,8 @@ def _lr_wd(wrapper, name):
 
 
 @pytest.mark.parametrize('config', [
-    'mask2former/mask2former_transnext-t_8xb2-160k_ade20k-512x512.py',
-    'dino/dino-4scale_transnext-t_8xb2-12e_coco.py'])
+    'mask2former/mask2former_transnext_tiny.py',
+    'dino/dino-4scale_transnext_tiny.py'])
 def test_backbone_lr_and_no_decay_combine(config):
     cfg = _optim_cfg(config)
     lr, wd = cfg.optimizer.lr, cfg.optimizer.weight_decay
@@ -69,7 +69,7 @@ def test_backbone_lr_and_no_decay_combine(config):
 
 
 def test_mask2former_head_keys_kept():
-    cfg = _optim_cfg('mask2former/mask2former_transnext-t_8xb2-160k_ade20k-512x512.py')
+    cfg = _optim_cfg('mask2former/mask2former_transnext_tiny.py')
     lr = cfg.optimizer.lr
     wrapper = build_optim_wrapper(Detector(), cfg)
     # mmseg's Mask2Former key 'query_embed' (lr x1, no decay) still applies to the head
@@ -80,7 +80,7 @@ def test_default_constructor_would_get_it_wrong():
     """Why the configs need the TransNeXt constructor: with mmengine's default only the
     longest matching key counts, so 'temperature' / 'query_embedding' beat 'backbone' and
     these backbone parameters would train at the full lr."""
-    cfg = _optim_cfg('mask2former/mask2former_transnext-t_8xb2-160k_ade20k-512x512.py')
+    cfg = _optim_cfg('mask2former/mask2former_transnext_tiny.py')
     model = Detector()
     params = []
     DefaultOptimWrapperConstructor(dict(type='OptimWrapper', optimizer=cfg.optimizer),
@@ -92,9 +92,9 @@ def test_default_constructor_would_get_it_wrong():
 
 
 @pytest.mark.parametrize('config', [
-    'mask_rcnn/mask-rcnn_transnext-t_fpn_1x_coco.py',
-    'upernet/upernet_transnext-t_8xb2-160k_ade20k-512x512.py',
-    'transnext/transnext-tiny_8xb128_in1k.py'])
+    'mask_rcnn/mask-rcnn_transnext_tiny.py',
+    'upernet/upernet_transnext_tiny.py',
+    'transnext/transnext_tiny.py'])
 def test_full_lr_families(config):
     cfg = _optim_cfg(config)
     lr, wd = cfg.optimizer.lr, cfg.optimizer.weight_decay
@@ -108,7 +108,7 @@ def test_full_lr_families(config):
 def test_frozen_parameters_left_out():
     model = Detector()
     model.backbone = TransNeXt(arch=TINY_ARCH, frozen_stages=0)
-    cfg = _optim_cfg('mask_rcnn/mask-rcnn_transnext-t_fpn_1x_coco.py')
+    cfg = _optim_cfg('mask_rcnn/mask-rcnn_transnext_tiny.py')
     wrapper = build_optim_wrapper(model, cfg)
     names = {g['param_name'] for g in wrapper.optimizer.param_groups}
     assert 'backbone.patch_embed1.proj.weight' not in names

@@ -8,7 +8,7 @@ from PIL import Image
 
 from tools_testing import ROOT, ade64, run, toy_root  # noqa: F401 (fixtures)
 
-DEMO_CONFIG = ROOT / 'configs/demo/upernet_transnext-micro_toy-ade20k-128x128.py'
+DEMO_CONFIG = ROOT / 'configs/demo/upernet_transnext_micro_toy-ade20k.py'
 sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
 
 

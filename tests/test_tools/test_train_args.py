@@ -7,10 +7,10 @@ from mmengine.config import Config
 
 from tools_testing import CONFIGS, TOOLS
 
-UPERNET = CONFIGS / 'upernet/upernet_transnext-t_8xb2-160k_ade20k-512x512.py'
-MASK_RCNN = CONFIGS / 'mask_rcnn/mask-rcnn_transnext-t_fpn_1x_coco.py'
-DINO = CONFIGS / 'dino/dino-5scale_transnext-t_8xb2-12e_coco.py'
-CLS = CONFIGS / 'transnext/transnext-tiny_8xb128_in1k.py'
+UPERNET = CONFIGS / 'upernet/upernet_transnext_tiny.py'
+MASK_RCNN = CONFIGS / 'mask_rcnn/mask-rcnn_transnext_tiny.py'
+DINO = CONFIGS / 'dino/dino-5scale_transnext_tiny.py'
+CLS = CONFIGS / 'transnext/transnext_tiny.py'
 
 
 def _load(name):
@@ -65,7 +65,7 @@ def test_resume_and_scale_lr(train_py, tmp_path):
     assert cfg.model.backbone.init_cfg is None and cfg.train_cfg.max_iters == 10
     assert cfg.work_dir == str(tmp_path)
     cfg = train_py.build_cfg(train_py.parse_args([str(MASK_RCNN)]))
-    assert cfg.work_dir.endswith('work_dirs/mask-rcnn_transnext-t_fpn_1x_coco')
+    assert cfg.work_dir.endswith('work_dirs/mask-rcnn_transnext_tiny')
 
 
 @pytest.mark.parametrize('config,task', [(MASK_RCNN, 'det'), (DINO, 'det'),

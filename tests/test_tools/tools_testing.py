@@ -113,7 +113,7 @@ default_hooks = dict(logger=dict(interval=1))
 '''
 
 
-def mask_rcnn_config(tmp_path, coco_root, base='mask_rcnn/mask-rcnn_transnext-t_fpn_1x_coco.py'):
+def mask_rcnn_config(tmp_path, coco_root, base='mask_rcnn/mask-rcnn_transnext_tiny.py'):
     return write_config(tmp_path / 'mask_rcnn_small.py', '''
         _base_ = '{base}'
         model = dict(
@@ -145,7 +145,7 @@ def mask_rcnn_config(tmp_path, coco_root, base='mask_rcnn/mask-rcnn_transnext-t_
 def dino_config(tmp_path, coco_root, scales):
     """DINO with 100 queries instead of 900: two-stage DINO picks its queries among the
     encoder tokens, so 900 queries would need >= 256 px images; 100 fit 128 px."""
-    base = CONFIGS / f'dino/dino-{scales}scale_transnext-t_8xb2-12e_coco.py'
+    base = CONFIGS / f'dino/dino-{scales}scale_transnext_tiny.py'
     neck = MICRO_DIMS if scales == 5 else MICRO_DIMS[1:]
     return write_config(tmp_path / f'dino{scales}_small.py', '''
         _base_ = '{base}'
@@ -203,7 +203,7 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(by_epoch=False, in
 
 
 def upernet_config(tmp_path, ade_root):
-    base = CONFIGS / 'upernet/upernet_transnext-t_8xb2-160k_ade20k-512x512.py'
+    base = CONFIGS / 'upernet/upernet_transnext_tiny.py'
     return write_config(tmp_path / 'upernet_small.py', '''
         _base_ = '{base}'
         model = dict(
@@ -215,7 +215,7 @@ def upernet_config(tmp_path, ade_root):
 
 
 def mask2former_config(tmp_path, ade_root):
-    base = CONFIGS / 'mask2former/mask2former_transnext-t_8xb2-160k_ade20k-512x512.py'
+    base = CONFIGS / 'mask2former/mask2former_transnext_tiny.py'
     return write_config(tmp_path / 'mask2former_small.py', '''
         _base_ = '{base}'
         model = dict(
@@ -244,7 +244,7 @@ test_dataloader = val_dataloader
 def cls_config(tmp_path, imagenet_root, deterministic=False, name='cls_small.py', extra=''):
     """Micro classifier at 64 px. ``deterministic``: no random augmentation, no Mixup, an
     iteration-based loop and schedule (the resume test compares weights bit for bit)."""
-    base = CONFIGS / 'transnext/transnext-tiny_8xb128_in1k.py'
+    base = CONFIGS / 'transnext/transnext_tiny.py'
     if deterministic:
         pipelines = '''
             train_pipeline = [

@@ -1,6 +1,6 @@
 # UPerNet + TransNeXt-Base, ADE20K, 160k. Paper mIoU 53.0; ms+flip 53.5 / 53.7
 # (interpolated / extrapolated bias).
-_base_ = './upernet_transnext-t_8xb2-160k_ade20k-512x512.py'
+_base_ = './upernet_transnext_tiny.py'
 custom_imports = dict(imports=['mmtransnext'], allow_failed_imports=False)
 
 model = dict(

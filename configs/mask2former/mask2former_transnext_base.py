@@ -1,5 +1,5 @@
 # Mask2Former + TransNeXt-Base, ADE20K, 160k. Paper mIoU: 54.7.
-_base_ = './mask2former_transnext-t_8xb2-160k_ade20k-512x512.py'
+_base_ = './mask2former_transnext_tiny.py'
 custom_imports = dict(imports=['mmdet.models', 'mmtransnext'], allow_failed_imports=False)
 
 model = dict(

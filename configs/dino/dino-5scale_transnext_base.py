@@ -1,5 +1,5 @@
 # DINO 5-scale + TransNeXt-Base, COCO, 12 epochs. Paper: box 57.1.
-_base_ = './dino-5scale_transnext-t_8xb2-12e_coco.py'
+_base_ = './dino-5scale_transnext_tiny.py'
 custom_imports = dict(imports=['mmtransnext'], allow_failed_imports=False)
 
 model = dict(

@@ -2,7 +2,7 @@
 # ADE20K-format set that tools/misc/generate_toy_data.py writes (coloured shapes; ADE
 # label 1 = background, 2..5 = the four shapes). Same recipe as the real UPerNet configs,
 # scaled down: 128 px crops, a narrower head, a short schedule, no pretrained weights.
-_base_ = '../upernet/upernet_transnext-t_8xb2-160k_ade20k-512x512.py'
+_base_ = '../upernet/upernet_transnext_tiny.py'
 
 data_root = 'data/toy/ade20k'
 crop_size = (128, 128)

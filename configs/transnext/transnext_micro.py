@@ -1,5 +1,5 @@
 # TransNeXt-Micro ImageNet-1k classifier, 224 px. Paper top-1: 82.5.
-_base_ = './transnext-tiny_8xb128_in1k.py'
+_base_ = './transnext_tiny.py'
 custom_imports = dict(imports=['mmtransnext'], allow_failed_imports=False)
 
 model = dict(

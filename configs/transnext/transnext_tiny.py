@@ -1,6 +1,6 @@
 # TransNeXt-Tiny ImageNet-1k classifier, 224 px. Paper top-1: 84.0.
 # Evaluate the authors' weights (converted, see checkpoints/README.md):
-#   python tools/test.py configs/transnext/transnext-tiny_8xb128_in1k.py \
+#   python tools/test.py configs/transnext/transnext_tiny.py \
 #       checkpoints/transnext_tiny_224_1k.pth
 # Training recipe: DeiT/Swin-style 300 epochs (AdamW 1e-3 at batch 1024, wd 0.05, cosine,
 # RandAugment, Mixup/CutMix, label smoothing). The ImageNet training hyper-parameters are

@@ -14,7 +14,7 @@ model = dict(
         pretrain_size=224,
         pos_bias='interpolate',
         out_indices=(0, 1, 2, 3),
-        drop_path_rate=0.3,
+        drop_path_rate=0.4,
         init_cfg=dict(type='Pretrained',
                       checkpoint='checkpoints/transnext_tiny_224_1k.pth')),
     neck=dict(in_channels=[72, 144, 288, 576]))

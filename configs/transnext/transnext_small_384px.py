@@ -2,7 +2,7 @@
 # Main use: evaluating the authors' 384 px weights. The fine-tuning schedule below
 # (30 epochs, AdamW 2e-5 at batch 1024, wd 1e-8) follows Swin's 384 px recipe; it is not
 # from the TransNeXt summary this package follows.
-_base_ = './transnext-small_8xb128_in1k.py'
+_base_ = './transnext_small.py'
 custom_imports = dict(imports=['mmtransnext'], allow_failed_imports=False)
 
 model = dict(backbone=dict(img_size=384))

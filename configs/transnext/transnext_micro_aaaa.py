@@ -1,5 +1,5 @@
 # TransNeXt-Micro-AAAA (aggregated attention in all four stages), ImageNet-1k, 256 px.
-_base_ = './transnext-micro_8xb128_in1k.py'
+_base_ = './transnext_micro.py'
 custom_imports = dict(imports=['mmtransnext'], allow_failed_imports=False)
 
 model = dict(backbone=dict(arch='micro-aaaa', img_size=256))

@@ -1,6 +1,6 @@
 # DINO 5-scale + TransNeXt-Tiny: all four stages feed the neck, which adds the fifth
 # level (stride 64). COCO, 12 epochs, batch 16. Paper: box 55.7.
-_base_ = './dino-4scale_transnext-t_8xb2-12e_coco.py'
+_base_ = './dino-4scale_transnext_tiny.py'
 custom_imports = dict(imports=['mmtransnext'], allow_failed_imports=False)
 
 num_levels = 5

@@ -1,6 +1,6 @@
 # TransNeXt-Base fine-tuned at 384 px on ImageNet-1k from the 224 px weights
-# (evaluation pipeline and fine-tuning schedule: see transnext-small_8xb128_in1k-384px.py).
-_base_ = './transnext-small_8xb128_in1k-384px.py'
+# (evaluation pipeline and fine-tuning schedule: see transnext_small_384px.py).
+_base_ = './transnext_small_384px.py'
 custom_imports = dict(imports=['mmtransnext'], allow_failed_imports=False)
 
 model = dict(
