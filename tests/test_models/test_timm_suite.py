@@ -78,11 +78,11 @@ def test_timm_model_suite_passes_for_transnext(tmp_path):
     junit = tmp_path / 'timm_suite.xml'
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO), str(Path(__file__).parent), os.environ.get('PYTHONPATH', '')]))
+    sdist_root = test_file.parents[1]
     cmd = [sys.executable, '-m', 'pytest', str(test_file), '-p', 'timm_suite_plugin',
-           '-p', 'no:cacheprovider', '-k', 'transnext', '-q', '-rfEs',
-           '--rootdir', str(test_file.parents[1]), '-c', str(test_file.parents[1] / 'pyproject.toml'),
-           '--junitxml', str(junit)]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=test_file.parents[1])
+           '-p', 'no:cacheprovider', '-k', 'transnext', '-q', '-rfEs', '--rootdir',
+           str(sdist_root), '-c', str(sdist_root / 'pyproject.toml'), '--junitxml', str(junit)]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=sdist_root)
     output = res.stdout[-6000:] + res.stderr[-3000:]
     assert junit.is_file(), output
     counts = _case_counts(junit)
