@@ -6,7 +6,11 @@ serves ``dict(type='TransNeXt')`` (and ``'mmdet.TransNeXt'`` etc.) in all three,
 or without those packages installed, and needs none of them imported.
 The one exception needs mmdet: ``InstanceSegTTAModel`` (mmtransnext/engine/det_tta.py)
 registers itself when tools/test.py --aug-test imports it for a detector with masks.
+timm, where installed, gets the ``transnext_*`` models (mmtransnext/models/classifiers/
+timm_transnext.py); the backbone itself does not import timm.
 """
+import importlib.util
+
 from mmengine.registry import HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
 
@@ -14,11 +18,12 @@ def register_all_modules():
     from mmtransnext.engine import (BF16OptimWrapper, ProgressBarHook,
                                     TransNeXtOptimWrapperConstructor)
     from mmtransnext.models import TransNeXt
-    from mmtransnext.models.classifiers.timm_models import register_timm_models
     MODELS.register_module(name='TransNeXt', module=TransNeXt, force=True)
     OPTIM_WRAPPER_CONSTRUCTORS.register_module(
         name='TransNeXtOptimWrapperConstructor', module=TransNeXtOptimWrapperConstructor,
         force=True)
     OPTIM_WRAPPERS.register_module(name='BF16OptimWrapper', module=BF16OptimWrapper, force=True)
     HOOKS.register_module(name='ProgressBarHook', module=ProgressBarHook, force=True)
-    register_timm_models()
+    if importlib.util.find_spec('timm') is not None:
+        # its @register_model functions add transnext_* to timm's registry on import
+        import mmtransnext.models.classifiers.timm_transnext  # noqa: F401

@@ -22,6 +22,26 @@ def _pair(value):
     return (value, value) if isinstance(value, int) else tuple(value)
 
 
+def check_input(x: torch.Tensor, in_channels: int) -> None:
+    """Raise a ValueError naming the problem if ``x`` is no [B, in_channels, H, W] image batch
+    of at least MIN_INPUT_SIZE pixels per side."""
+    if x.dim() != 4:
+        raise ValueError(f'TransNeXt expects [B, C, H, W] images, got shape {tuple(x.shape)}')
+    if x.shape[1] != in_channels:
+        raise ValueError(
+            f'TransNeXt was built for {in_channels}-channel input but got '
+            f'{x.shape[1]} channels; convert the images or set in_channels='
+            f'{x.shape[1]} (pre-trained stem weights expect 3).')
+    if min(x.shape[-2:]) < MIN_INPUT_SIZE:
+        raise ValueError(f'TransNeXt needs inputs of at least {MIN_INPUT_SIZE}x'
+                         f'{MIN_INPUT_SIZE} pixels, got {x.shape[-2]}x{x.shape[-1]}; '
+                         'resize or pad the images.')
+
+
+# torch.fx records the check as one call instead of tracing its Python branches on shapes
+torch.fx.wrap('check_input')
+
+
 class TransNeXt(BaseModule):
     """TransNeXt backbone ("TransNeXt: Robust Foveal Visual Perception for Vision
     Transformers", CVPR 2024): aggregated attention and convolutional GLU.
@@ -77,7 +97,9 @@ class TransNeXt(BaseModule):
         self.with_cp = with_cp
         self._pos_bias = check_pos_bias(pos_bias)
 
-        dpr = torch.linspace(0, drop_path_rate, sum(settings['depths'])).tolist()
+        num_blocks = sum(settings['depths'])
+        # plain Python (not torch.linspace): no tensor, so the model builds on the meta device
+        dpr = [drop_path_rate * j / max(num_blocks - 1, 1) for j in range(num_blocks)]
         cur = 0
         for i in range(self.num_stages):
             dim = settings['embed_dims'][i]
@@ -168,17 +190,7 @@ class TransNeXt(BaseModule):
 
     # -- forward --------------------------------------------------------------------------
     def _check_input(self, x):
-        if x.dim() != 4:
-            raise ValueError(f'TransNeXt expects [B, C, H, W] images, got shape {tuple(x.shape)}')
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'TransNeXt was built for {self.in_channels}-channel input but got '
-                f'{x.shape[1]} channels; convert the images or set in_channels='
-                f'{x.shape[1]} (pre-trained stem weights expect 3).')
-        if min(x.shape[-2:]) < MIN_INPUT_SIZE:
-            raise ValueError(f'TransNeXt needs inputs of at least {MIN_INPUT_SIZE}x'
-                             f'{MIN_INPUT_SIZE} pixels, got {x.shape[-2]}x{x.shape[-1]}; '
-                             'resize or pad the images.')
+        check_input(x, self.in_channels)
 
     def _run_block(self, block, x, height, width):
         if self.with_cp and x.requires_grad:
@@ -192,12 +204,16 @@ class TransNeXt(BaseModule):
             x = self._run_block(block, x, height, width)
         return getattr(self, f'norm{i + 1}')(x), height, width
 
+    def forward_stage_map(self, i, x):
+        """Stage i on [B, C, H, W] input; returns its normed output as a [B, C_i, H_i, W_i] map."""
+        tokens, height, width = self.forward_stage(i, x)
+        return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, height, width)
+
     def forward(self, x):
         self._check_input(x)
         outs = []
         for i in range(self.num_stages):
-            tokens, height, width = self.forward_stage(i, x)
-            x = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, height, width)
+            x = self.forward_stage_map(i, x)
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
