@@ -34,8 +34,9 @@ def test_translation():
     assert ours == dict(arch='tiny', init_cfg=dict(type='Pretrained', checkpoint='ckpt.pth'),
                         img_size=800, pretrain_size=224, pos_bias='extrapolate',
                         out_indices=(1, 2, 3), drop_path_rate=0.3, in_channels=3)
-    ours, _ = translate('micro', dict(scales=5, is_extrapolation=False, pretrained=None,
-                                      img_size=256, pretrain_size=None, window_size=[5, 5, 3, None]))
+    ours, _ = translate('micro', dict(
+        scales=5, is_extrapolation=False, pretrained=None, img_size=256, pretrain_size=None,
+        window_size=[5, 5, 3, None]))
     assert ours['out_indices'] == (0, 1, 2, 3) and ours['pos_bias'] == 'interpolate'
     assert ours['init_cfg'] is None
     assert ours['pretrain_size'] == 256  # the authors' rule: None means img_size

@@ -11,7 +11,6 @@ whose log must not report a key mismatch.
 """
 import json
 from functools import partial
-from pathlib import Path
 
 import pytest
 import torch
@@ -31,7 +30,8 @@ ARCH = dict(_delete_=True, embed_dims=MICRO_DIMS, num_heads=[2, 4, 8, 16], depth
 # layout -> (test config of tools_testing, data fixture, task scope, metric)
 CASES = {
     'mask-rcnn_mmdet2': (mask_rcnn_config, 'coco128', 'mmdet', 'coco/bbox_mAP'),
-    'dino-5scale_mmdet3': (partial(dino_config, scales=5), 'coco128', 'mmdet', 'coco/bbox_mAP'),
+    'dino-5scale_mmdet3': (partial(dino_config, scales=5), 'coco128', 'mmdet',
+                           'coco/bbox_mAP'),
     'upernet_mmseg0': (upernet_config, 'ade64', 'mmseg', 'mIoU'),
     'mask2former_mmseg1': (mask2former_config, 'ade64', 'mmseg', 'mIoU'),
 }
@@ -77,7 +77,8 @@ def test_authors_layout_loads_strictly(request, tmp_path, layout):
     cfg_path = one_block_config(make_config, tmp_path, request.getfixturevalue(fixture))
     ckpt = tmp_path / f'{layout}.pth'
     spec = authors_checkpoint(layout, ckpt)
-    assert {k for k in spec['state_dict'] if k.startswith('backbone.')} == AUTHORS_BACKBONE_KEYS
+    backbone_keys = {k for k in spec['state_dict'] if k.startswith('backbone.')}
+    assert backbone_keys == AUTHORS_BACKBONE_KEYS
 
     cfg = Config.fromfile(str(cfg_path))
     init_default_scope(scope)

@@ -181,9 +181,9 @@ def build_authors_backbone(variant, **kwargs):
                   "the authors' backbone ignored (ResNet's frozen_stages counts from 1, "
                   "TransNeXt's from 0). Add _delete_=True to the backbone dict to leave "
                   'them out.', logger='current', level=logging.WARNING)
+    theirs = ', '.join(f'{k}={v!r}' for k, v in kwargs.items() if k not in dropped)
     settings = ', '.join(f'{k}={v!r}' for k, v in ours.items())
-    print_log(f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items() if k not in dropped)})"
-              f" is built as dict(type='TransNeXt', {settings})",
+    print_log(f"{name}({theirs}) is built as dict(type='TransNeXt', {settings})",
               logger='current', level=logging.INFO)
     return TransNeXt(**ours)
 
