@@ -3,7 +3,9 @@
 Everything goes into mmengine's root registries. The registries of mmdet, mmseg and
 mmpretrain are their children and look a name up in their parents, so one registration
 serves ``dict(type='TransNeXt')`` (and ``'mmdet.TransNeXt'`` etc.) in all three, with
-or without those packages installed, and needs none of them imported.
+or without those packages installed, and needs none of them imported. The authors' names
+``transnext_micro|tiny|small|base`` build TransNeXt from their keywords
+(mmtransnext/models/backbones/authors_compat.py).
 The one exception needs mmdet: ``InstanceSegTTAModel`` (mmtransnext/engine/det_tta.py)
 registers itself when tools/test.py --aug-test imports it for a detector with masks.
 timm, where installed, gets the ``transnext_*`` models (mmtransnext/models/classifiers/
@@ -18,7 +20,10 @@ def register_all_modules():
     from mmtransnext.engine import (BF16OptimWrapper, ProgressBarHook,
                                     TransNeXtOptimWrapperConstructor)
     from mmtransnext.models import TransNeXt
+    from mmtransnext.models.backbones.authors_compat import AUTHORS_TYPES
     MODELS.register_module(name='TransNeXt', module=TransNeXt, force=True)
+    for name, build in AUTHORS_TYPES.items():  # the authors' type='transnext_tiny' etc.
+        MODELS.register_module(name=name, module=build, force=True)
     OPTIM_WRAPPER_CONSTRUCTORS.register_module(
         name='TransNeXtOptimWrapperConstructor', module=TransNeXtOptimWrapperConstructor,
         force=True)

@@ -1,12 +1,12 @@
 """tools/dist_train.sh and dist_test.sh with 2 processes (torchrun, gloo on CPU), and the
 Slurm scripts' command lines (with a stand-in srun)."""
-import socket
 import stat
 import sys
 
 import torch
 
-from tools_testing import TOOLS, cls_config, fail_with_output, read_metrics, run, tool_env
+from tools_testing import (TOOLS, cls_config, read_metrics, run, run_on_a_free_port,
+                           tool_env)
 from tools_testing import imagenet64, toy_root  # noqa: F401 (fixtures)
 
 EXTRA = '''
@@ -15,30 +15,12 @@ custom_hooks = [dict(type='RankStateHook')]
 '''
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _run_on_a_free_port(cmd, env, attempts=3):
-    """Run a torchrun script; another process may take the port between our pick and
-    torchrun's bind, so an address-in-use failure is retried on a new port."""
-    for _ in range(attempts):
-        proc = run(cmd, env={**env, 'PORT': str(_free_port())}, expect_ok=False)
-        if proc.returncode == 0:
-            return proc
-        if 'address already in use' not in proc.stdout.lower():
-            break
-    fail_with_output(cmd, proc)
-
-
 def test_dist_train_two_processes(tmp_path, imagenet64):
     cfg = cls_config(tmp_path, imagenet64, deterministic=True, name='cls_dist.py', extra=EXTRA)
     env = tool_env(threads=1, PYTHON=sys.executable)
     work = tmp_path / 'work'
-    _run_on_a_free_port(['bash', TOOLS / 'dist_train.sh', cfg, 2, '--work-dir', work,
-                         '--cfg-options', 'train_cfg.max_iters=2'], env)
+    run_on_a_free_port(['bash', TOOLS / 'dist_train.sh', cfg, 2, '--work-dir', work,
+                        '--cfg-options', 'train_cfg.max_iters=2'], env)
     states = [torch.load(work / f'rank{r}_state.pth', weights_only=True) for r in (0, 1)]
     assert [s['world_size'] for s in states] == [2, 2]
     assert [s['rank'] for s in states] == [0, 1]
@@ -49,8 +31,8 @@ def test_dist_train_two_processes(tmp_path, imagenet64):
     assert (work / 'iter_2.pth').is_file()
 
     # dist_test.sh on the checkpoint: both ranks evaluate, rank 0 reports top-1
-    _run_on_a_free_port(['bash', TOOLS / 'dist_test.sh', cfg, work / 'iter_2.pth', 2,
-                         '--work-dir', tmp_path / 'test'], env)
+    run_on_a_free_port(['bash', TOOLS / 'dist_test.sh', cfg, work / 'iter_2.pth', 2,
+                        '--work-dir', tmp_path / 'test'], env)
     assert 0.0 <= read_metrics(tmp_path / 'test')['accuracy/top1'] <= 100.0
 
 

@@ -9,6 +9,7 @@ samples, a few iterations, fewer decoder layers where a head has many.
 """
 import ast
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -60,6 +61,24 @@ def run(cmd, timeout=600, env=None, expect_ok=True):
     if expect_ok and proc.returncode != 0:
         fail_with_output(cmd, proc)
     return proc
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def run_on_a_free_port(cmd, env, attempts=3):
+    """Run a torchrun script; another process may take the port between our pick and
+    torchrun's bind, so an address-in-use failure is retried on a new port."""
+    for _ in range(attempts):
+        proc = run(cmd, env={**env, 'PORT': str(_free_port())}, expect_ok=False)
+        if proc.returncode == 0:
+            return proc
+        if 'address already in use' not in proc.stdout.lower():
+            break
+    fail_with_output(cmd, proc)
 
 
 def train(config, work_dir, *extra, **kw):
