@@ -13,6 +13,7 @@ from mmengine.registry import HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_W
 def register_all_modules():
     from mmtransnext.engine import (BF16OptimWrapper, ProgressBarHook,
                                     TransNeXtOptimWrapperConstructor)
+    from mmtransnext.engine.safe_training import register_safe_training
     from mmtransnext.models import TransNeXt
     from mmtransnext.models.classifiers.timm_models import register_timm_models
     MODELS.register_module(name='TransNeXt', module=TransNeXt, force=True)
@@ -22,3 +23,4 @@ def register_all_modules():
     OPTIM_WRAPPERS.register_module(name='BF16OptimWrapper', module=BF16OptimWrapper, force=True)
     HOOKS.register_module(name='ProgressBarHook', module=ProgressBarHook, force=True)
     register_timm_models()
+    register_safe_training()
