@@ -114,6 +114,13 @@ class RNGStateHook(Hook):
 
     def before_train_epoch(self, runner) -> None:
         if self._resumed is not None:
+            loader = runner.train_dataloader
+            if getattr(loader, 'persistent_workers', False) and loader.num_workers > 0:
+                print_log('resuming an epoch-based run whose dataloader keeps its workers '
+                          '(persistent_workers=True): the workers\' random streams restart, '
+                          'so random augmentation differs from an uninterrupted run; set '
+                          'persistent_workers=False for an exact resume', logger='current',
+                          level=logging.WARNING)
             restore_rng_state(self._resumed)
             self._resumed = None
 

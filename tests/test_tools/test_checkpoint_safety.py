@@ -61,7 +61,10 @@ class Mean(BaseMetric):
         return dict(mean=float(np.mean(results)))
 
 
-def toy_runner(work_dir, max_iters=4, resume_from=None, rng_hook=True, max_keep_ckpts=-1):
+def toy_runner(work_dir, max_iters=4, resume_from=None, rng_hook=True, max_keep_ckpts=-1,
+               by_epoch=False):
+    """4 iterations (checkpoints at 2 and 4), or ``by_epoch``: 2 epochs of 3 iterations
+    (checkpoints after each); validation after each checkpoint."""
     torch.manual_seed(0)  # the model is built here, before the runner seeds
     loader = dict(dataset=RandomData(), sampler=dict(type='DefaultSampler', shuffle=True),
                   batch_size=2, num_workers=0)
@@ -69,10 +72,12 @@ def toy_runner(work_dir, max_iters=4, resume_from=None, rng_hook=True, max_keep_
         model=DropModel(), work_dir=str(work_dir), train_dataloader=loader,
         val_dataloader=dict(loader, sampler=dict(type='DefaultSampler', shuffle=False)),
         val_evaluator=[Mean()], val_cfg=dict(),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=2),
+        train_cfg=dict(by_epoch=True, max_epochs=max_iters // 2, val_interval=1) if by_epoch
+        else dict(by_epoch=False, max_iters=max_iters, val_interval=2),
         optim_wrapper=dict(optimizer=dict(type='Adam', lr=0.01)),
-        default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook', by_epoch=False,
-                                           interval=2, max_keep_ckpts=max_keep_ckpts),
+        default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook', by_epoch=by_epoch,
+                                           interval=1 if by_epoch else 2,
+                                           max_keep_ckpts=max_keep_ckpts),
                            logger=dict(type='LoggerHook', interval=100)),
         custom_hooks=[dict(type='RNGStateHook')] if rng_hook else [],
         randomness=dict(seed=0), resume=resume_from is not None, load_from=resume_from)
@@ -94,15 +99,18 @@ def _safe_load():
     enable_safe_load()
 
 
-def test_exact_resume_restores_every_rng_stream(tmp_path):
-    toy_runner(tmp_path / 'straight').train()
-    expected = _state(tmp_path / 'straight' / 'iter_4.pth')
+@pytest.mark.parametrize('by_epoch', [False, True])
+def test_exact_resume_restores_every_rng_stream(tmp_path, by_epoch):
+    first, last = ('epoch_1.pth', 'epoch_2.pth') if by_epoch else ('iter_2.pth', 'iter_4.pth')
+    toy_runner(tmp_path / 'straight', by_epoch=by_epoch).train()
+    expected = _state(tmp_path / 'straight' / last)
     for rng_hook in (True, False):
         work = tmp_path / f'resumed_{rng_hook}'
-        toy_runner(work, max_iters=2, rng_hook=rng_hook).train()
-        toy_runner(work, resume_from=str(work / 'iter_2.pth'), rng_hook=rng_hook).train()
+        toy_runner(work, max_iters=2, rng_hook=rng_hook, by_epoch=by_epoch).train()
+        toy_runner(work, resume_from=str(work / first), rng_hook=rng_hook,
+                   by_epoch=by_epoch).train()
         # without the restored streams, dropout and augmentation differ (the test can fail)
-        assert _same(expected, _state(work / 'iter_4.pth')) is rng_hook
+        assert _same(expected, _state(work / last)) is rng_hook
 
 
 def test_rng_state_round_trip():

@@ -3,15 +3,19 @@
 with SIGKILL inside a checkpoint save and during an iteration, resumed, ends with every
 tensor of the model and the optimizer equal (torch.equal) to an uninterrupted run. A
 moved work dir whose newest checkpoint is damaged resumes from the previous one.
-Resuming loads mmengine's checkpoint with torch.load(weights_only=True) through the
+Two tools/test.py runs started together on one work dir keep a run folder and a metrics
+file each. Resuming loads mmengine's checkpoint with torch.load(weights_only=True) through the
 allow-list."""
+import json
 import shutil
 import signal
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from tools_testing import CLS_DATA, COMMON, CONFIGS, tool_env, train, write_config
+from tools_testing import CLS_DATA, COMMON, CONFIGS, ROOT, TOOLS, tool_env, train, write_config
 from tools_testing import imagenet64, toy_root  # noqa: F401 (fixtures)
 from mmtransnext.utils.safe_load import enable_safe_load
 
@@ -128,3 +132,18 @@ def test_moved_work_dir_with_damaged_newest_checkpoint(config, straight, tmp_pat
     assert 'resumed epoch: 0, iter: 2' in out
     assert (moved / 'iter_4.pth.corrupt').is_file()  # kept, not overwritten
     assert_same_training_state(expected, _load(moved / 'iter_4.pth'))
+
+
+def test_parallel_test_runs_keep_both_metrics(config, straight, tmp_path):
+    work = tmp_path / 'tests'
+    cmd = [sys.executable, str(TOOLS / 'test.py'), str(config), str(straight / 'iter_4.pth'),
+           '--work-dir', str(work)]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=tool_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    runs = sorted(p for p in work.iterdir() if p.is_dir())
+    assert len(runs) == 2, runs
+    for run in runs:
+        metrics = json.loads((run / f'{run.name}.json').read_text().splitlines()[-1])
+        assert 'accuracy/top1' in metrics
