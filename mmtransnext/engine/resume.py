@@ -119,6 +119,10 @@ def find_resume_checkpoint(work_dir: str, template: str = 'iter_{}.pth') -> Opti
     """The newest complete checkpoint in ``work_dir`` (see the module docstring); None
     when the work dir holds no checkpoint at all. Raises when it holds only unusable
     ones."""
+    return _newest_complete(work_dir, template)[0]
+
+
+def _newest_complete(work_dir: str, template: str) -> Tuple[Optional[str], Optional[dict]]:
     if _is_rank0():
         remove_stale_temporaries(work_dir)
     found = scan_checkpoints(work_dir, template)
@@ -128,7 +132,7 @@ def find_resume_checkpoint(work_dir: str, template: str = 'iter_{}.pth') -> Opti
         found[last] = int(match[1]) if match else math.inf  # tried first, as mmengine would
     skipped = []
     for path in sorted(found, key=found.get, reverse=True):
-        problem, _ = inspect_checkpoint(path)
+        problem, meta = inspect_checkpoint(path)
         if problem is None:
             if skipped:
                 moved = [_set_aside(p) if _is_rank0() and osp.isfile(p) else p
@@ -137,16 +141,16 @@ def find_resume_checkpoint(work_dir: str, template: str = 'iter_{}.pth') -> Opti
                       + '; '.join(f'{p} ({why}; kept as {m})'
                                   for (p, why), m in zip(skipped, moved))
                       + f'; resuming from {path}, the newest complete one')
-            return path
+            return path, meta
         skipped.append((path, problem))
     if skipped:
         raise RuntimeError(
             f'--resume: {work_dir} holds no complete checkpoint: '
             + '; '.join(f'{p}: {why}' for p, why in skipped)
-            + '. Nothing was changed. Resume from another file with --resume <path>, or '
+            + '. No checkpoint was changed. Resume from another file with --resume <path>, or '
             'train from the beginning without --resume (in another --work-dir to keep '
             'these files).')
-    return None
+    return None, None
 
 
 def resolve_resume(cfg) -> None:
@@ -157,8 +161,10 @@ def resolve_resume(cfg) -> None:
         return
     template, by_epoch = checkpoint_template(cfg)
     path = cfg.get('load_from')
-    if not path:
-        path = find_resume_checkpoint(cfg.work_dir, template)
+    if path:
+        _, meta = inspect_checkpoint(path)
+    else:
+        path, meta = _newest_complete(cfg.work_dir, template)
         if path is None:
             _warn(f'--resume: no checkpoint in {cfg.work_dir}; training starts from the '
                   'beginning')
@@ -166,7 +172,6 @@ def resolve_resume(cfg) -> None:
             return
         print_log(f'--resume: continuing from {path}', logger='current')
         cfg.load_from = path
-    _, meta = inspect_checkpoint(path)
     if meta is None:  # tools/train.py reports what is wrong with it when it loads it
         return
     step = meta['epoch' if by_epoch else 'iter']
