@@ -16,7 +16,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 
 from .atomic_checkpoint import atomic_write_bytes
-from .rng_state import RNG_INFO_KEY, gather_rng_states
+from .rng_state import RNG_INFO_KEY, training_rng_states
 
 ATOMIC_BACKEND = dict(backend='atomic_local')
 
@@ -49,7 +49,7 @@ class SafeCheckpointHook(CheckpointHook):
             self.keep_ckpt_ids.append(step)
             runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
 
-        runner.message_hub.update_info(RNG_INFO_KEY, gather_rng_states())
+        runner.message_hub.update_info(RNG_INFO_KEY, training_rng_states(runner))
         filename = self.filename_tmpl.format(step)
         self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)

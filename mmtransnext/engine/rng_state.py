@@ -58,6 +58,16 @@ def gather_rng_states() -> list:
     return all_gather_object(state) if world_size > 1 else [state]
 
 
+def training_rng_states(runner) -> list:
+    """Every rank's RNG states as training left them: during a validation inside
+    training (where mmengine's save_best saves checkpoints), as they were before it.
+    Call it on all ranks."""
+    for hook in runner.hooks:
+        if isinstance(hook, RNGStateHook) and hook.val_snapshot is not None:
+            return hook.val_snapshot
+    return gather_rng_states()
+
+
 class _RestoreAfterSkip:
     """Stands in for an IterBasedTrainLoop's dataloader iterator until the loop has
     skipped the batches already trained, then restores the RNG states and steps aside."""
@@ -86,7 +96,7 @@ class RNGStateHook(Hook):
 
     def __init__(self):
         self._resumed = None
-        self._before_val = None
+        self.val_snapshot = None  # every rank's states while a validation runs
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if not getattr(runner, '_resume', False):  # load_from: weights only, fresh run
@@ -125,9 +135,9 @@ class RNGStateHook(Hook):
             self._resumed = None
 
     def before_val(self, runner) -> None:
-        self._before_val = capture_rng_state()
+        self.val_snapshot = gather_rng_states()
 
     def after_val(self, runner) -> None:
-        if self._before_val is not None:
-            restore_rng_state(self._before_val)
-            self._before_val = None
+        if self.val_snapshot is not None:
+            restore_rng_state(self.val_snapshot[get_dist_info()[0]])
+            self.val_snapshot = None

@@ -63,7 +63,7 @@ class Mean(BaseMetric):
 
 
 def toy_runner(work_dir, max_iters=4, resume_from=None, rng_hook=True, max_keep_ckpts=-1,
-               by_epoch=False):
+               by_epoch=False, save_best=None):
     """4 iterations (checkpoints at 2 and 4), or ``by_epoch``: 2 epochs of 3 iterations
     (checkpoints after each); validation after each checkpoint."""
     torch.manual_seed(0)  # the model is built here, before the runner seeds
@@ -78,7 +78,8 @@ def toy_runner(work_dir, max_iters=4, resume_from=None, rng_hook=True, max_keep_
         optim_wrapper=dict(optimizer=dict(type='Adam', lr=0.01)),
         default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook', by_epoch=by_epoch,
                                            interval=1 if by_epoch else 2,
-                                           max_keep_ckpts=max_keep_ckpts),
+                                           max_keep_ckpts=max_keep_ckpts,
+                                           save_best=save_best, rule='greater'),
                            logger=dict(type='LoggerHook', interval=100)),
         custom_hooks=[dict(type='RNGStateHook')] if rng_hook else [],
         randomness=dict(seed=0), resume=resume_from is not None, load_from=resume_from)
@@ -102,14 +103,15 @@ def _safe_load():
 
 @pytest.mark.parametrize('by_epoch', [False, True])
 def test_exact_resume_restores_every_rng_stream(tmp_path, by_epoch):
+    """save_best: mmengine saves the checkpoint again inside the validation."""
     first, last = ('epoch_1.pth', 'epoch_2.pth') if by_epoch else ('iter_2.pth', 'iter_4.pth')
-    toy_runner(tmp_path / 'straight', by_epoch=by_epoch).train()
+    kw = dict(by_epoch=by_epoch, save_best='mean')
+    toy_runner(tmp_path / 'straight', **kw).train()
     expected = _state(tmp_path / 'straight' / last)
     for rng_hook in (True, False):
         work = tmp_path / f'resumed_{rng_hook}'
-        toy_runner(work, max_iters=2, rng_hook=rng_hook, by_epoch=by_epoch).train()
-        toy_runner(work, resume_from=str(work / first), rng_hook=rng_hook,
-                   by_epoch=by_epoch).train()
+        toy_runner(work, max_iters=2, rng_hook=rng_hook, **kw).train()
+        toy_runner(work, resume_from=str(work / first), rng_hook=rng_hook, **kw).train()
         # without the restored streams, dropout and augmentation differ (the test can fail)
         assert _same(expected, _state(work / last)) is rng_hook
 
