@@ -63,12 +63,12 @@ class Mean(BaseMetric):
 
 
 def toy_runner(work_dir, max_iters=4, resume_from=None, rng_hook=True, max_keep_ckpts=-1,
-               by_epoch=False, save_best=None):
+               by_epoch=False, save_best=None, num_workers=0):
     """4 iterations (checkpoints at 2 and 4), or ``by_epoch``: 2 epochs of 3 iterations
     (checkpoints after each); validation after each checkpoint."""
     torch.manual_seed(0)  # the model is built here, before the runner seeds
     loader = dict(dataset=RandomData(), sampler=dict(type='DefaultSampler', shuffle=True),
-                  batch_size=2, num_workers=0)
+                  batch_size=2, num_workers=num_workers)
     return UniqueRunDirRunner(
         model=DropModel(), work_dir=str(work_dir), train_dataloader=loader,
         val_dataloader=dict(loader, sampler=dict(type='DefaultSampler', shuffle=False)),
@@ -101,11 +101,12 @@ def _safe_load():
     enable_safe_load()
 
 
-@pytest.mark.parametrize('by_epoch', [False, True])
-def test_exact_resume_restores_every_rng_stream(tmp_path, by_epoch):
-    """save_best: mmengine saves the checkpoint again inside the validation."""
+@pytest.mark.parametrize('by_epoch,num_workers', [(False, 0), (True, 0), (False, 2)])
+def test_exact_resume_restores_every_rng_stream(tmp_path, by_epoch, num_workers):
+    """Augmentation in the main process or in 2 dataloader workers. save_best: mmengine
+    saves the checkpoint again inside the validation."""
     first, last = ('epoch_1.pth', 'epoch_2.pth') if by_epoch else ('iter_2.pth', 'iter_4.pth')
-    kw = dict(by_epoch=by_epoch, save_best='mean')
+    kw = dict(by_epoch=by_epoch, save_best='mean', num_workers=num_workers)
     toy_runner(tmp_path / 'straight', **kw).train()
     expected = _state(tmp_path / 'straight' / last)
     for rng_hook in (True, False):
