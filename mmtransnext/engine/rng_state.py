@@ -104,8 +104,8 @@ class RNGStateHook(Hook):
         states = checkpoint.get('message_hub', {}).get('runtime_info', {}).get(RNG_INFO_KEY)
         if not states:
             print_log('the checkpoint holds no RNG states (written without mmtransnext\'s '
-                      'SafeCheckpointHook): random augmentation, dropout and the data order '
-                      'after resuming will differ from an uninterrupted run',
+                      'SafeCheckpointHook): random augmentation, dropout and drop path after '
+                      'resuming will differ from an uninterrupted run',
                       logger='current', level=logging.WARNING)
             return
         rank, world_size = get_dist_info()
