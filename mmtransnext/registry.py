@@ -19,6 +19,7 @@ from mmengine.registry import HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_W
 def register_all_modules():
     from mmtransnext.engine import (BF16OptimWrapper, ProgressBarHook,
                                     TransNeXtOptimWrapperConstructor)
+    from mmtransnext.engine.safe_training import register_safe_training
     from mmtransnext.models import TransNeXt
     from mmtransnext.models.backbones.authors_compat import AUTHORS_TYPES
     MODELS.register_module(name='TransNeXt', module=TransNeXt, force=True)
@@ -29,6 +30,7 @@ def register_all_modules():
         force=True)
     OPTIM_WRAPPERS.register_module(name='BF16OptimWrapper', module=BF16OptimWrapper, force=True)
     HOOKS.register_module(name='ProgressBarHook', module=ProgressBarHook, force=True)
+    register_safe_training()
     if importlib.util.find_spec('timm') is not None:
         # its @register_model functions add transnext_* to timm's registry on import
         import mmtransnext.models.classifiers.timm_transnext  # noqa: F401

@@ -19,6 +19,7 @@ from mmengine.config import Config, DictAction
 from mmtransnext.engine.launch import (apply_tta, enable_visualization, init_task_scope,
                                        set_pos_bias, setup_distributed, teardown_distributed,
                                        work_dir_from)
+from mmtransnext.engine.safe_training import setup_safe_testing
 from mmtransnext.utils.safe_load import enable_safe_load
 
 
@@ -55,6 +56,7 @@ def build_cfg(args):
         cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = work_dir_from(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
+    setup_safe_testing(cfg)  # a run folder of its own
     task = init_task_scope(cfg)
     if args.show_dir:
         enable_visualization(cfg, task, args.show_dir)

@@ -18,6 +18,7 @@ from mmengine.logging import print_log
 
 from mmtransnext.engine.launch import (init_task_scope, setup_distributed, teardown_distributed,
                                        work_dir_from)
+from mmtransnext.engine.safe_training import setup_safe_training
 from mmtransnext.utils.safe_load import enable_safe_load
 
 
@@ -113,6 +114,7 @@ def build_cfg(args):
     apply_precision(cfg, args.amp, args.bf16)
     apply_auto_scale_lr(cfg, args.auto_scale_lr)
     apply_resume(cfg, args.resume)
+    setup_safe_training(cfg)  # atomic checkpoints, exact resume, own run folder
     return cfg
 
 

@@ -51,8 +51,10 @@ def test_amp_and_bf16(train_py):
 
 
 def test_resume_and_scale_lr(train_py, tmp_path):
-    cfg = train_py.build_cfg(train_py.parse_args([str(MASK_RCNN), '--resume']))
-    assert cfg.resume is True and cfg.load_from is None
+    # a work dir without checkpoints: nothing to resume, training starts from the beginning
+    cfg = train_py.build_cfg(train_py.parse_args(
+        [str(MASK_RCNN), '--resume', '--work-dir', str(tmp_path / 'new')]))
+    assert cfg.resume is False and cfg.load_from is None
     cfg = train_py.build_cfg(train_py.parse_args([str(MASK_RCNN), '--resume', 'x/iter_5.pth']))
     assert cfg.resume is True and cfg.load_from == 'x/iter_5.pth'
     cfg = train_py.build_cfg(train_py.parse_args([str(MASK_RCNN), '--auto-scale-lr']))
