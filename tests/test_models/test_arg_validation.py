@@ -11,12 +11,16 @@ SMALL = dict(embed_dims=[16, 32], num_heads=[1, 2], depths=[1, 2], mlp_ratios=[2
              sr_ratios=[2, 1], window_size=[3, None])
 
 
+def small(**kwargs):
+    return TransNeXt(arch=kwargs.pop('arch', SMALL), out_indices=(0, 1), **kwargs)
+
+
 @pytest.mark.parametrize('name', ['drop_path_rate', 'drop_rate', 'attn_drop_rate'])
 @pytest.mark.parametrize('value', [-0.5, 1.0, 1.5])
 def test_rates_outside_0_1(name, value):
     with pytest.raises(ValueError, match=rf'{name} must be a number in \[0, 1\), got '
                                          rf'{value}'):
-        TransNeXt(arch=SMALL, **{name: value})
+        small(**{name: value})
 
 
 @pytest.mark.parametrize('img_size', [0, 16, -64, (64, 16)])
@@ -26,7 +30,7 @@ def test_img_size_too_small(img_size):
 
 
 def test_img_size_minimum_follows_the_arch():
-    TransNeXt(arch=SMALL, img_size=8)  # stride 4 x sr 2, stride 8 x sr 1
+    small(img_size=8)  # stride 4 x sr 2, stride 8 x sr 1
     with pytest.raises(ValueError, match='img_size must be >= 64'):
         TransNeXt(arch='micro-aaaa', img_size=32)  # stride 4 x sr_ratio 16
     with pytest.raises(ValueError, match=r'img_size must be an integer >= 32 .* got 64\.0'):
@@ -42,7 +46,7 @@ def test_pretrain_size_too_small():
 def test_fixed_pool_size_zero():
     with pytest.raises(ValueError, match=r"fixed_pool_size must be >= 1 \(pooled grid side "
                                          r"in 'linear' mode\), got 0"):
-        TransNeXt(arch=SMALL, fixed_pool_size=0)
+        small(fixed_pool_size=0)
 
 
 @pytest.mark.parametrize('window', [3.0, 4, 0, -3, True, [3.0, None]])
@@ -50,17 +54,17 @@ def test_window_size_not_an_odd_int(window):
     arch = dict(SMALL, window_size=window)
     with pytest.raises(ValueError, match=r'arch window_size of stage 0: window size must be '
                                          r'a positive odd integer'):
-        TransNeXt(arch=arch)
+        small(arch=arch)
 
 
 def test_batch_of_zero_images():
-    model = TransNeXt(arch=SMALL, img_size=32).eval()
+    model = small(img_size=32).eval()
     with pytest.raises(ValueError, match=r'empty batch \(input shape \(0, 3, 32, 32\)\)'):
         model(torch.zeros(0, 3, 32, 32))
 
 
 def test_check_finite_is_off_by_default():
-    model = TransNeXt(arch=SMALL, img_size=32).eval()
+    model = small(img_size=32).eval()
     x = torch.randn(1, 3, 32, 32)
     x[0, 0, 0, 0] = float('nan')
     with torch.no_grad():
@@ -69,7 +73,7 @@ def test_check_finite_is_off_by_default():
 
 
 def test_check_finite_names_the_input():
-    model = TransNeXt(arch=SMALL, img_size=32, check_finite=True).eval()
+    model = small(img_size=32, check_finite=True).eval()
     x = torch.randn(1, 3, 32, 32)
     x[0, 1, 5, 5] = float('inf')
     with pytest.raises(FloatingPointError, match=r'Inf values first appear in the input '
@@ -78,7 +82,7 @@ def test_check_finite_names_the_input():
 
 
 def test_check_finite_names_stage_and_block():
-    model = TransNeXt(arch=SMALL, img_size=32, check_finite=True).eval()
+    model = small(img_size=32, check_finite=True).eval()
     with torch.no_grad():
         model(torch.randn(1, 3, 32, 32))  # finite: no error
         model.block2[1].mlp.fc1.weight[0, 0] = float('nan')
