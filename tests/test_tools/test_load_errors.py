@@ -6,7 +6,6 @@ Probes: a checkpoint missing block3, of another arch, the authors' unconverted o
 --partial-load, --resume with a weights-only file, junk bytes, a truncated file, a
 directory, a malicious pickle, mmengine training checkpoints read by every reader,
 transnext2mm keeping ``meta``, a dataset folder without images, --cfg-options typos."""
-import importlib.util
 import pickle
 import sys
 
@@ -22,7 +21,7 @@ from mmtransnext.utils import CheckpointMismatchError
 from mmtransnext.utils.conversion import mmpretrain_to_imagenet
 from mmtransnext.utils.safe_load import (NotACheckpointError, UnsafeCheckpointError,
                                           load_checkpoint_file)
-from tools_testing import CONFIGS, ROOT, TOOLS, cls_config, run
+from tools_testing import CONFIGS, ROOT, cls_config, load_tool, run
 from tools_testing import cls_run, imagenet64, toy_root  # noqa: F401 (fixtures)
 
 UPERNET = CONFIGS / 'upernet/upernet_transnext_tiny.py'
@@ -30,16 +29,9 @@ SMALL = dict(embed_dims=[16, 32], num_heads=[1, 2], depths=[1, 2], mlp_ratios=[2
              sr_ratios=[2, 1], window_size=[3, None])
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'tools_{name}_11', TOOLS / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def tools():
-    return dict(train=_tool('train'), test=_tool('test'))
+    return dict(train=load_tool('train'), test=load_tool('test'))
 
 
 @pytest.fixture
