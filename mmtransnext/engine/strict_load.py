@@ -15,11 +15,12 @@ are copied into the model (``after_load_checkpoint``):
   with weights only is refused with the ``load_from`` alternative.
 """
 import logging
+from collections import OrderedDict
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from mmtransnext.utils.checkpoint import (CONVERT_HINT, CheckpointMismatchError,
+from mmtransnext.utils.checkpoint import (CONVERT_HINT, check_state_dict,
                                           state_dict_problems, summarise_keys,
                                           unwrap_state_dict)
 from mmtransnext.utils.conversion import imagenet_to_mmpretrain, is_imagenet_layout
@@ -83,12 +84,12 @@ class StrictLoadHook(Hook):
         if converted:
             print_log(f'{source} is in the authors\' ImageNet layout; converted on the fly '
                       f'to {converted}', logger='current', level=logging.WARNING)
-        missing, unexpected, mismatched, problems = state_dict_problems(
-            own, state_dict, what='model weights')
-        if problems and not self.allow_partial:
-            raise CheckpointMismatchError(
-                f'{source} does not match {type(model).__name__}: ' + '; '.join(problems)
-                + f'. Fix: {CONVERT_HINT} (and num_classes), {PARTIAL_HINT}.')
+        if not self.allow_partial:
+            check_state_dict(model, state_dict, source, what='model weights',
+                             fix=f'{CONVERT_HINT} (and num_classes), {PARTIAL_HINT}')
+        missing, unexpected, mismatched, problems = state_dict_problems(own, state_dict)
+        if not (problems or converted or 'state_dict' not in checkpoint):
+            return  # mmengine loads checkpoint['state_dict'] as it is
         if problems:
             state_dict = {k: v for k, v in state_dict.items()
                           if k in own and k not in mismatched}
@@ -101,7 +102,12 @@ class StrictLoadHook(Hook):
 
 
 def _replace_state_dict(checkpoint, state_dict):
-    """Make ``checkpoint['state_dict']`` (what mmengine loads) ``state_dict``, in place."""
+    """Make ``checkpoint['state_dict']`` (what mmengine loads) ``state_dict``, in place,
+    keeping the version metadata of the original."""
+    metadata = getattr(checkpoint.get('state_dict', checkpoint), '_metadata', None)
+    if metadata is not None:
+        state_dict = OrderedDict(state_dict)
+        state_dict._metadata = metadata
     if 'state_dict' not in checkpoint and not any(isinstance(checkpoint.get(k), dict)
                                                   for k in ('model', 'module')):
         checkpoint.clear()  # a plain tensor dict
