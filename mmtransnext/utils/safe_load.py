@@ -138,8 +138,9 @@ def load_checkpoint_file(filename: str, map_location='cpu'):
             'would run code from the file). Re-save its tensors with torch.save, or '
             'check where the file comes from.') from None
     except (RuntimeError, EOFError) as e:
-        if isinstance(e, RuntimeError) and 'PytorchStreamReader' not in str(e):
-            raise
+        if isinstance(e, RuntimeError) and not any(
+                sign in str(e) for sign in ('PytorchStreamReader', 'magic number')):
+            raise  # not about the file (e.g. a CUDA map_location without CUDA)
         raise NotACheckpointError(f'{path} could not be read as a checkpoint ({e}); it is '
                                   'damaged or truncated: download or save it again') from None
 
