@@ -19,7 +19,10 @@ from mmengine.config import Config, DictAction
 from mmtransnext.engine.launch import (apply_tta, enable_visualization, init_task_scope,
                                        set_pos_bias, setup_distributed, teardown_distributed,
                                        work_dir_from)
+from mmtransnext.engine.cfg_options import merge_cfg_options
+from mmtransnext.engine.preflight import check_run_inputs
 from mmtransnext.engine.safe_training import setup_safe_testing
+from mmtransnext.engine.strict_load import add_partial_load_argument, use_strict_load
 from mmtransnext.utils.safe_load import enable_safe_load
 
 
@@ -43,6 +46,7 @@ def parse_args(argv=None):
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_partial_load_argument(parser)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -53,10 +57,11 @@ def build_cfg(args):
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        merge_cfg_options(cfg, args.cfg_options)
     cfg.work_dir = work_dir_from(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
     setup_safe_testing(cfg)  # a run folder of its own
+    use_strict_load(cfg, args.partial_load)
     task = init_task_scope(cfg)
     if args.show_dir:
         enable_visualization(cfg, task, args.show_dir)
@@ -86,6 +91,7 @@ def main(argv=None):
     args = parse_args(argv)
     enable_safe_load()
     cfg, task = build_cfg(args)
+    check_run_inputs(cfg, ['test_dataloader'])
     setup_distributed(cfg, args.launcher)
 
     from mmengine.registry import RUNNERS

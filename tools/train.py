@@ -18,7 +18,10 @@ from mmengine.logging import print_log
 
 from mmtransnext.engine.launch import (init_task_scope, setup_distributed, teardown_distributed,
                                        work_dir_from)
+from mmtransnext.engine.cfg_options import merge_cfg_options
+from mmtransnext.engine.preflight import check_run_inputs
 from mmtransnext.engine.safe_training import setup_safe_training
+from mmtransnext.engine.strict_load import add_partial_load_argument, use_strict_load
 from mmtransnext.utils.safe_load import enable_safe_load
 
 
@@ -45,6 +48,7 @@ def parse_args(argv=None):
                         default='none', help='job launcher')
     # torch.distributed.launch passes --local-rank (torchrun sets LOCAL_RANK)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_partial_load_argument(parser)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -109,12 +113,13 @@ def build_cfg(args):
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        merge_cfg_options(cfg, args.cfg_options)
     cfg.work_dir = work_dir_from(cfg, args.config, args.work_dir)
     apply_precision(cfg, args.amp, args.bf16)
     apply_auto_scale_lr(cfg, args.auto_scale_lr)
     apply_resume(cfg, args.resume)
     setup_safe_training(cfg)  # atomic checkpoints, exact resume, own run folder
+    use_strict_load(cfg, args.partial_load)
     return cfg
 
 
@@ -122,6 +127,7 @@ def main(argv=None):
     args = parse_args(argv)
     enable_safe_load()
     cfg = build_cfg(args)
+    check_run_inputs(cfg, ['train_dataloader', 'val_dataloader'])
     init_task_scope(cfg)
     setup_distributed(cfg, args.launcher)
 

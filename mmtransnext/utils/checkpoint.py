@@ -47,32 +47,41 @@ def backbone_state_dict(checkpoint, prefix: Optional[str] = None) -> Dict[str, t
     return {k: v for k, v in sd.items() if not k.startswith('head.')}
 
 
-def _summarise(keys):
+def summarise_keys(keys):
     keys = sorted(keys)
     more = f' ... (+{len(keys) - _SHOWN} more)' if len(keys) > _SHOWN else ''
     return ', '.join(keys[:_SHOWN]) + more
 
 
-def check_state_dict(model: torch.nn.Module, state_dict, source: str = 'checkpoint'):
-    """Raise CheckpointMismatchError naming missing, unexpected and mis-shaped keys."""
-    own = model.state_dict()
-    missing = own.keys() - state_dict.keys()
+def state_dict_problems(own, state_dict, what='backbone weights'):
+    """(missing, unexpected, mismatched, messages) of ``state_dict`` against the model's
+    own state dict ``own``; BatchNorm's num_batches_tracked may be missing."""
+    missing = {k for k in own.keys() - state_dict.keys() if 'num_batches_tracked' not in k}
     unexpected = state_dict.keys() - own.keys()
-    mismatched = [f'{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}'
-                  for k in own.keys() & state_dict.keys() if own[k].shape != state_dict[k].shape]
+    mismatched = [k for k in own.keys() & state_dict.keys()
+                  if own[k].shape != state_dict[k].shape]
     problems = []
     if missing:
-        problems.append(f'{len(missing)} backbone weights missing (they would stay randomly '
-                        f'initialised): {_summarise(missing)}')
+        problems.append(f'{len(missing)} {what} missing (they would stay randomly '
+                        f'initialised): {summarise_keys(missing)}')
     if unexpected:
-        problems.append(f'{len(unexpected)} unexpected keys: {_summarise(unexpected)}')
+        problems.append(f'{len(unexpected)} unexpected keys: {summarise_keys(unexpected)}')
     if mismatched:
+        shapes = [f'{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}'
+                  for k in mismatched]
         problems.append(f'{len(mismatched)} shape mismatches (checkpoint vs model): '
-                        f'{_summarise(mismatched)}')
+                        f'{summarise_keys(shapes)}')
+    return missing, unexpected, mismatched, problems
+
+
+def check_state_dict(model: torch.nn.Module, state_dict, source: str = 'checkpoint',
+                     what: str = 'backbone weights', fix: str = CONVERT_HINT):
+    """Raise CheckpointMismatchError naming missing, unexpected and mis-shaped keys."""
+    problems = state_dict_problems(model.state_dict(), state_dict, what)[-1]
     if problems:
         raise CheckpointMismatchError(
             f'{source} does not match {type(model).__name__}: ' + '; '.join(problems)
-            + f'. Fix: {CONVERT_HINT}.')
+            + f'. Fix: {fix}.')
 
 
 def load_backbone_checkpoint(model, filename, prefix=None, map_location='cpu'):

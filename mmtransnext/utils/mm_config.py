@@ -5,9 +5,9 @@ from mmengine.runner import load_checkpoint
 
 
 def load_config(path, cfg_options=None) -> Config:
+    from mmtransnext.engine.cfg_options import merge_cfg_options
     cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)  # a key that looks like a typo is an error
     return cfg
 
 

@@ -11,9 +11,21 @@ else pickled in a file is still refused.
 ``HistoryBuffer`` pickles its statistics methods (``HistoryBuffer.min`` ...) as
 ``getattr(HistoryBuffer, 'min')``. ``builtins.getattr`` itself is NOT allowed: the name is
 mapped to :func:`history_buffer_method`, which returns those methods and nothing else.
+
+:func:`load_checkpoint_file` is the one reader of local checkpoint files: it names a
+missing file, a directory, a file that is no checkpoint (junk, truncated) and a pickle
+with objects outside the allow-list, without ever suggesting ``weights_only=False``.
+:func:`enable_safe_load` installs it as mmengine's loader of local paths, so
+``Runner.load_checkpoint`` / ``resume``, ``mmengine.runner.load_checkpoint`` and
+``init_cfg=dict(type='Pretrained')`` all read through it; importing ``mmtransnext`` calls
+:func:`enable_safe_load`.
 """
+import os
+import os.path as osp
 import pickle
+import re
 import threading
+import zipfile
 from typing import List
 
 import numpy as np
@@ -69,14 +81,83 @@ def mmengine_checkpoint_globals() -> List[object]:
     ]
 
 
+class NotACheckpointError(ValueError):
+    """A file that torch.save did not write (or only partly wrote)."""
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint pickles an object outside the allow-list; it is not loaded."""
+
+
+def _pth_files(folder: str, shown: int = 5) -> str:
+    names = sorted(n for n in os.listdir(folder) if n.endswith(('.pth', '.pt', '.ckpt')))
+    if not names:
+        return 'it holds no .pth file'
+    more = f' (+{len(names) - shown} more)' if len(names) > shown else ''
+    return 'e.g. ' + ', '.join(osp.join(folder, n) for n in names[:shown]) + more
+
+
+def check_checkpoint_file(filename: str) -> str:
+    """Raise a clear error unless ``filename`` is an existing file in torch.save's format
+    (zip archive with a data.pkl, or the legacy pickle format). Reads a few bytes only.
+    Returns the expanded path."""
+    path = osp.expanduser(str(filename))
+    if osp.isdir(path):
+        raise IsADirectoryError(f'checkpoint {path} is a directory, not a checkpoint file; '
+                                f'pass a file inside it ({_pth_files(path)})')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path} does not exist')
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if any(n.endswith('data.pkl') for n in archive.namelist()):
+                return path
+        raise NotACheckpointError(
+            f'{path} is a zip archive but not a PyTorch checkpoint (no data.pkl inside)')
+    with open(path, 'rb') as f:
+        head = f.read(2)
+    if head[:1] == b'\x80' and head[1:2] in (b'\x02', b'\x03', b'\x04', b'\x05'):
+        return path  # torch.save(..., _use_new_zipfile_serialization=False)
+    raise NotACheckpointError(
+        f'{path} is not a PyTorch checkpoint ({osp.getsize(path)} bytes, neither '
+        "torch.save's zip format nor its legacy format): a wrong file, or a truncated "
+        'download or save; download or save it again')
+
+
+def load_checkpoint_file(filename: str, map_location='cpu'):
+    """``torch.load(filename, weights_only=True)`` with the allow-list and clear errors."""
+    enable_safe_load()
+    path = check_checkpoint_file(filename)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r'Unsupported global: GLOBAL ([\w.]+)', str(e))
+        what = f'the global {found.group(1)}' if found else 'an object'
+        raise UnsafeCheckpointError(
+            f'{path} pickles {what}, which is neither a tensor nor one of the types '
+            'torch.save and mmengine put in checkpoints; it was not loaded (loading it '
+            'would run code from the file). Re-save its tensors with torch.save, or '
+            'check where the file comes from.') from None
+    except (RuntimeError, EOFError) as e:
+        if isinstance(e, RuntimeError) and not any(
+                sign in str(e) for sign in ('PytorchStreamReader', 'magic number')):
+            raise  # not about the file (e.g. a CUDA map_location without CUDA)
+        raise NotACheckpointError(f'{path} could not be read as a checkpoint ({e}); it is '
+                                  'damaged or truncated: download or save it again') from None
+
+
 def enable_safe_load() -> None:
-    """Allow exactly :func:`mmengine_checkpoint_globals` in ``weights_only`` loading.
-    Idempotent; call it before the Runner loads or resumes a checkpoint."""
+    """Allow exactly :func:`mmengine_checkpoint_globals` in ``weights_only`` loading and
+    make :func:`load_checkpoint_file` mmengine's loader of local paths. Idempotent."""
+    from mmengine.runner.checkpoint import CheckpointLoader
     with _LOCK:
         allowed = torch.serialization.get_safe_globals()
         missing = [g for g in mmengine_checkpoint_globals() if g not in allowed]
         if missing:
             torch.serialization.add_safe_globals(missing)
+        if CheckpointLoader._schemes.get('') is not load_checkpoint_file:
+            CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file,
+                                             force=True)
 
 
-__all__ = ['enable_safe_load', 'mmengine_checkpoint_globals']
+__all__ = ['NotACheckpointError', 'UnsafeCheckpointError', 'check_checkpoint_file',
+           'enable_safe_load', 'load_checkpoint_file', 'mmengine_checkpoint_globals']

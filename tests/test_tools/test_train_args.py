@@ -1,11 +1,9 @@
 """tools/train.py and tools/test.py option handling (no training): precision, resume,
 auto-scale-lr, cfg-options, task detection, TTA wiring."""
-import importlib.util
-
 import pytest
 from mmengine.config import Config
 
-from tools_testing import CONFIGS, TOOLS
+from tools_testing import CONFIGS, load_tool
 
 UPERNET = CONFIGS / 'upernet/upernet_transnext_tiny.py'
 MASK_RCNN = CONFIGS / 'mask_rcnn/mask-rcnn_transnext_tiny.py'
@@ -13,21 +11,14 @@ DINO = CONFIGS / 'dino/dino-5scale_transnext_tiny.py'
 CLS = CONFIGS / 'transnext/transnext_tiny.py'
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f'tools_{name}', TOOLS / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def train_py():
-    return _load('train')
+    return load_tool('train')
 
 
 @pytest.fixture(scope='module')
 def test_py():
-    return _load('test')
+    return load_tool('test')
 
 
 def test_amp_and_bf16(train_py):

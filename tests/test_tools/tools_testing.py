@@ -96,6 +96,15 @@ def test_tool(config, checkpoint, work_dir, *extra, **kw):
 test_tool.__test__ = False  # not a test itself
 
 
+def load_tool(name):
+    """tools/<name>.py imported as a module (its main / build_cfg run in-process)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'tools_{name}', TOOLS / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_config(path, *parts, **fmt):
     """Write the (each dedented) ``parts`` formatted with ``fmt`` to ``path``."""
     path = Path(path)

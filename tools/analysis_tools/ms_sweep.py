@@ -20,7 +20,9 @@ import os
 
 from mmengine.config import Config, DictAction
 
+from mmtransnext.engine.cfg_options import merge_cfg_options
 from mmtransnext.engine.launch import _innermost_dataset, init_task_scope, set_pos_bias
+from mmtransnext.engine.strict_load import use_strict_load
 from mmtransnext.models.layers import POS_BIAS_MODES
 from mmtransnext.utils.safe_load import enable_safe_load
 
@@ -60,6 +62,7 @@ def sweep_config(cfg, checkpoint, size, mode, fixed_pool_size, work_dir):
     if mode == 'linear':
         cfg.model.backbone.fixed_pool_size = fixed_pool_size
     cfg.load_from = checkpoint
+    use_strict_load(cfg)
     cfg.work_dir = work_dir
     cfg.launcher = 'none'
     return cfg
@@ -129,7 +132,7 @@ def main():
     enable_safe_load()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+        merge_cfg_options(cfg, args.cfg_options)
     img_size = cfg.model.backbone.get('img_size', 224)
     pool = args.fixed_pool_size or max(1, (img_size if isinstance(img_size, int)
                                            else min(img_size)) // 32)

@@ -3,8 +3,12 @@
 * ImageNet classification checkpoints (official keys + ``head.*``) become mmpretrain
   ImageClassifier checkpoints (``backbone.*``, ``head.fc.*``). The backbone's Pretrained
   init accepts them too, so this is also the file the det/seg configs point at.
-* Downstream checkpoints (``state_dict`` with ``backbone.*`` and neck/head keys) are
-  stripped of optimizer state and checked.
+* Downstream checkpoints (``state_dict`` with ``backbone.*`` and neck/head keys), also
+  training checkpoints mmengine wrote, are stripped of optimizer and message-hub state
+  and checked.
+
+The source's ``meta`` (class names, palette, config text, ...) is kept; the converter adds
+``arch`` and ``layout`` (and ``num_classes`` for ImageNet checkpoints) to it.
 
 Every backbone weight is checked against a TransNeXt of the detected variant; a missing,
 unexpected or mis-shaped key stops the conversion with the list of offending keys.
@@ -12,6 +16,7 @@ unexpected or mis-shaped key stops the conversion with the list of offending key
 Usage: python tools/model_converters/transnext2mm.py SRC DST
 """
 import argparse
+import pickle
 import sys
 
 import torch
@@ -20,6 +25,12 @@ from mmtransnext.models import TransNeXt, TransNeXtClassifier
 from mmtransnext.utils import CheckpointMismatchError, check_state_dict, unwrap_state_dict
 from mmtransnext.utils.checkpoint import backbone_state_dict
 from mmtransnext.utils.conversion import imagenet_to_mmpretrain, infer_arch, is_imagenet_layout
+from mmtransnext.utils.safe_load import load_checkpoint_file
+
+
+def _meta(checkpoint, **ours):
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    return {**(meta if isinstance(meta, dict) else {}), **ours}
 
 
 def convert(checkpoint, source):
@@ -29,11 +40,12 @@ def convert(checkpoint, source):
         num_classes = sd['head.weight'].shape[0] if 'head.weight' in sd else 0
         check_state_dict(TransNeXtClassifier(arch=arch, num_classes=num_classes), sd, source)
         return {'state_dict': imagenet_to_mmpretrain(sd),
-                'meta': dict(arch=arch, layout='mmpretrain', num_classes=num_classes)}
+                'meta': _meta(checkpoint, arch=arch, layout='mmpretrain',
+                              num_classes=num_classes)}
     backbone = backbone_state_dict(sd)
     arch = infer_arch(backbone)
     check_state_dict(TransNeXt(arch=arch), backbone, source)
-    return {'state_dict': sd, 'meta': dict(arch=arch, layout='downstream')}
+    return {'state_dict': sd, 'meta': _meta(checkpoint, arch=arch, layout='downstream')}
 
 
 def main():
@@ -41,10 +53,10 @@ def main():
     parser.add_argument('src', help="the authors' checkpoint")
     parser.add_argument('dst', help='where to write the mm checkpoint')
     args = parser.parse_args()
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
     try:
+        checkpoint = load_checkpoint_file(args.src, map_location='cpu')
         converted = convert(checkpoint, args.src)
-    except (CheckpointMismatchError, ValueError) as e:
+    except (CheckpointMismatchError, ValueError, OSError, pickle.UnpicklingError) as e:
         sys.exit(f'transnext2mm: {e}')
     torch.save(converted, args.dst)
     meta = converted['meta']

@@ -37,7 +37,7 @@ def resolve_arch(arch):
     arch = copy.deepcopy(dict(arch))
     num_stages = len(arch['depths'])
     window = arch.get('window_size', 3)
-    if window is None or isinstance(window, int):
+    if not isinstance(window, (list, tuple)):  # one size for every pooled stage
         window = [None if s == 1 else window for s in arch['sr_ratios']]
     arch['window_size'] = list(window)
     for key in ARCH_KEYS:

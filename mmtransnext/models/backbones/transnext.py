@@ -11,9 +11,9 @@ from mmengine.model.weight_init import constant_init, normal_init, trunc_normal_
 from mmtransnext.models.layers import (AggregatedAttention, CosineMHSA, LogCPB,
                                        OverlapPatchEmbed, TransNeXtBlock)
 from mmtransnext.models.layers.position_bias import check_pos_bias
-from mmtransnext.models.layers.window_geometry import check_window_size
 from mmtransnext.utils.checkpoint import load_backbone_checkpoint
 from .arch_settings import resolve_arch
+from .validation import check_backbone_args, check_finite
 
 MIN_INPUT_SIZE = 32
 
@@ -27,6 +27,9 @@ def check_input(x: torch.Tensor, in_channels: int) -> None:
     of at least MIN_INPUT_SIZE pixels per side."""
     if x.dim() != 4:
         raise ValueError(f'TransNeXt expects [B, C, H, W] images, got shape {tuple(x.shape)}')
+    if x.shape[0] == 0:
+        raise ValueError(f'TransNeXt got an empty batch (input shape {tuple(x.shape)}); '
+                         'pass at least one image')
     if x.shape[1] != in_channels:
         raise ValueError(
             f'TransNeXt was built for {in_channels}-channel input but got '
@@ -69,6 +72,9 @@ class TransNeXt(BaseModule):
         frozen_stages (int): Stages 0..frozen_stages (patch embedding, blocks, norm) are
             frozen and kept in eval mode. -1 freezes nothing. Default: -1.
         with_cp (bool): Activation checkpointing per block. Default: False.
+        check_finite (bool): Check the input and every block's output for NaN / Inf and
+            raise FloatingPointError naming the stage and block where they first appear
+            (a debugging aid: it synchronises once per block). Default: False.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)`` loads a
             checkpoint and raises if it does not cover every backbone weight.
     """
@@ -77,12 +83,12 @@ class TransNeXt(BaseModule):
                  pos_bias='interpolate', fixed_pool_size=7,
                  out_indices: Sequence[int] = (0, 1, 2, 3), qkv_bias=True, drop_rate=0.,
                  attn_drop_rate=0., drop_path_rate=0., frozen_stages=-1, with_cp=False,
-                 init_cfg=None):
+                 check_finite=False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = settings = resolve_arch(arch)
-        for w in settings['window_size']:
-            if w is not None:
-                check_window_size(w)
+        check_backbone_args(settings, img_size, pretrain_size, fixed_pool_size, drop_rate,
+                            attn_drop_rate, drop_path_rate)
+        self.check_finite = check_finite
         self.num_stages = len(settings['depths'])
         self.embed_dims = settings['embed_dims']
         self.in_channels = in_channels
@@ -200,8 +206,10 @@ class TransNeXt(BaseModule):
     def forward_stage(self, i, x):
         """Stage i on [B, C, H, W] input; returns its normed tokens and grid size."""
         x, height, width = getattr(self, f'patch_embed{i + 1}')(x)
-        for block in getattr(self, f'block{i + 1}'):
+        for j, block in enumerate(getattr(self, f'block{i + 1}')):
             x = self._run_block(block, x, height, width)
+            if self.check_finite:
+                check_finite(x, f'in stage {i}, block{i + 1}.{j}')
         return getattr(self, f'norm{i + 1}')(x), height, width
 
     def forward_stage_map(self, i, x):
@@ -211,6 +219,8 @@ class TransNeXt(BaseModule):
 
     def forward(self, x):
         self._check_input(x)
+        if self.check_finite:
+            check_finite(x, 'in the input images')
         outs = []
         for i in range(self.num_stages):
             x = self.forward_stage_map(i, x)

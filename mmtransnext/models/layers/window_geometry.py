@@ -10,7 +10,8 @@ import torch
 
 
 def check_window_size(kernel_size: int) -> None:
-    if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+    if (not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size < 1
+            or kernel_size % 2 == 0):
         raise ValueError(
             f'window size must be a positive odd integer (3, 5, 7, ...), got {kernel_size!r}: '
             'the window is centred on its query token, which needs an odd size.')
