@@ -157,6 +157,7 @@ def _forward_macs(model, x):
     from get_flops import count_flops
     with torch.no_grad():
         macs, _ = count_flops(model, (x,))
+    macs = int(macs)
     for m in model.modules():  # the count's forward must not warm the timed ones
         if hasattr(m, 'clear_bias_cache'):
             m.clear_bias_cache()
@@ -248,8 +249,8 @@ def run_worker(args):
     them alike; the per-round ratios to unfold are reported too."""
     import torch
     if args.mode == 'matmul':
-        print('RESULT ' + json.dumps(dict(matmul_n=MATMUL_N,
-                                          gmacs=matmul_gmacs(args.threads))), flush=True)
+        print('RESULT ' + json.dumps(dict(matmul_n=args.matmul_n, gmacs=matmul_gmacs(
+            args.threads, args.matmul_n))), flush=True)
         return
     torch.set_num_threads(args.threads)
     impls = args.impls
@@ -454,7 +455,7 @@ def markdown(results, info, args):
                   'sum of the output means). memory MB = parameters + buffers + peak rise. '
                   'x floor = median time over the matmul floor: the forward\'s multiply-adds '
                   f'divided by {gmacs or 0:.1f} GMAC/s, the best of the fp32 '
-                  f'{MATMUL_N}x{MATMUL_N} matmuls timed at the start and the end of this run '
+                  f'{args.matmul_n}x{args.matmul_n} matmuls timed at the start and the end of this run '
                   f'({", ".join(f"{g:.1f}" for g in info.get("matmul_gmacs_runs", []))}).', '']
         lines += _table(backbone, mem, ops=False, gmacs=gmacs)
         authors = _authors_table(backbone)
@@ -505,6 +506,8 @@ def main(argv=None):
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--out', default=None, help='write <out>.json and <out>.md')
+    p.add_argument('--matmul-n', type=int, default=MATMUL_N,
+                   help='side of the fp32 matmul that sets the floor (default: %(default)s)')
     # worker-only arguments
     p.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
     p.add_argument('--mode', help=argparse.SUPPRESS)
@@ -522,7 +525,7 @@ def main(argv=None):
     cases = args.case or [parse_case(c) for c in DEFAULT_CASES]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     matmul_cmd = [sys.executable, __file__, '--worker', '--mode', 'matmul', '--threads',
-                  str(args.threads)]
+                  str(args.threads), '--matmul-n', str(args.matmul_n)]
     gmacs_runs = [] if args.device.startswith('cuda') else [_run(matmul_cmd, env)[0]['gmacs']]
     results = []
     for mode, res, pos_bias, img_size in cases:
