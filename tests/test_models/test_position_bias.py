@@ -196,3 +196,16 @@ def test_settings_object_is_required_and_validated():
     cpb = _cpb()
     cpb.pos_bias = 'linear'
     assert cpb.bias_settings.mode == 'linear' and cpb.key_grid(20, 20) == (7, 7)
+
+
+def test_copies_start_with_an_empty_cache():
+    import copy
+    import pickle
+    cpb = _cpb()
+    with torch.no_grad():
+        bias = cpb.position_bias(8, 8)
+    assert len(cpb._table_cache) == 1
+    for clone in (copy.deepcopy(cpb), pickle.loads(pickle.dumps(cpb))):
+        assert not clone._table_cache
+        with torch.no_grad():
+            torch.testing.assert_close(clone.position_bias(8, 8), bias, rtol=0, atol=0)

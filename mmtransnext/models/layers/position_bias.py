@@ -20,7 +20,9 @@ axis, and along x it only touches the (qx, kx) pairs, which the table reaches th
 ``iw``; so the x-pair resize runs on the gathered table [heads, U_h, Wq0 * Wk0] (small),
 the rows are then gathered with ``ih`` and the y-pair resize runs once over the result in
 its own layout (channels-last, no transposes). Same weights, same F.interpolate kernel;
-only the order of the sums differs from resizing the full bias.
+only the order of the sums differs from resizing the full bias. Without a y resize
+('extrapolate', 'linear', or 'interpolate' at the img_size height) the bias is one gather
+of rows of Wk values straight into the [heads, (qy, qx), (ky, kx)] layout.
 
 Under ``torch.no_grad`` (or when the MLP's parameters need no gradient) the table is cached
 per module and grid, keyed by the parameters' version counters and storage, so inference
@@ -256,6 +258,9 @@ class LogCPB(nn.Module):
 
     def clear_bias_cache(self):
         self._table_cache.clear()
+
+    def __getstate__(self):  # copies and pickles start with an empty cache
+        return {**self.__dict__, '_table_cache': OrderedDict()}
 
     def _cached_table(self, grid_key, vh, vw):
         params = self._cpb_params()
