@@ -119,12 +119,13 @@ def test_multi_scale_flip_inference_runs_the_mlp_once_per_grid(mlp_runs):
     from mmtransnext.models import TransNeXt
     model = TransNeXt(arch='micro', img_size=160, pos_bias='extrapolate').eval()
     n_modules = sum(isinstance(m, LogCPB) for m in model.modules())
-    scales = [(64, 64), (96, 64), (64, 96), (128, 128), (96, 96), (64, 128)]
+    scales = [(64, 64), (96, 64), (64, 96)]
     with torch.no_grad():
         for _ in range(2):  # two images
             for h, w in scales:
-                for x in (torch.randn(1, 3, h, w), ) * 2:  # image and its flip
-                    model(x)
+                x = torch.randn(1, 3, h, w)
+                for image in (x, x.flip(-1)):
+                    model(image)
     assert len(mlp_runs) == n_modules * len(scales)
     # interpolate: one grid (img_size, not among the scales) for every input size
     mlp_runs.clear()
