@@ -409,11 +409,12 @@ def _authors_table(rows):
             return fmt.format(lo) if lo == hi else (fmt + '-' + fmt).format(lo, hi)
 
         mode, res, pos_bias, img_size = key
+        memory = (f'{mem:.0f} | {span(mem / m_hi, mem / m_lo, "{:.2f}")}x |' if mem
+                  else '- | - |')
         lines.append(
             f'| {mode} {res}, {pos_bias} (img_size {img_size}), {r["impl"]} | '
             f'{span(t_lo, t_hi, "{:.2f}")} | {t:.2f} | {span(t / t_hi, t / t_lo, "{:.2f}")}x | '
-            f'{span(m_lo, m_hi, "{:.0f}")} | ' + (f'{mem:.0f} | {span(mem / m_hi, mem / m_lo, "{:.2f}")}x |'
-                                                   if mem else '- | - |'))
+            f'{span(m_lo, m_hi, "{:.0f}")} | {memory}')
     return lines
 
 
@@ -455,17 +456,17 @@ def markdown(results, info, args):
                   'sum of the output means). memory MB = parameters + buffers + peak rise. '
                   'x floor = median time over the matmul floor: the forward\'s multiply-adds '
                   f'divided by {gmacs or 0:.1f} GMAC/s, the best of the fp32 '
-                  f'{args.matmul_n}x{args.matmul_n} matmuls timed at the start and the end of this run '
-                  f'({", ".join(f"{g:.1f}" for g in info.get("matmul_gmacs_runs", []))}).', '']
+                  f'{args.matmul_n}x{args.matmul_n} matmuls timed at the start and the end '
+                  f'of this run ({", ".join(f"{g:.1f}" for g in info.get("matmul_gmacs_runs", []))}).', '']
         lines += _table(backbone, mem, ops=False, gmacs=gmacs)
         authors = _authors_table(backbone)
         if len(authors) > 2:
             lines += ['', '## Against the authors\' release', '',
                       'Their figures are those of issue 9\'s table (AMD EPYC, 2 threads, '
                       'TransNeXt-T, batch 1, memory = parameters + buffers + peak working set '
-                      'of the step). Their code cannot be run here (it needs their repository and '
-                      'its CUDA-only dependencies), so the ratios compare two machines as well '
-                      'as two implementations' + ('' if args.threads == 2 else
+                      'of the step). Their code is not available on this machine and cannot be run '
+                      'here, so the ratios compare two machines as well as two '
+                      'implementations' + ('' if args.threads == 2 else
                                                    f'; this table used {args.threads} '
                                                    'thread(s), theirs 2') + '.', '']
             lines += authors
