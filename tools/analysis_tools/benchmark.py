@@ -449,6 +449,7 @@ def markdown(results, info, args):
     backbone = [r for r in results if not r['mode'].startswith('ops')]
     ops = [r for r in results if r['mode'].startswith('ops')]
     gmacs = info.get('matmul_gmacs')
+    runs = ', '.join(f'{g:.1f}' for g in info.get('matmul_gmacs_runs', []))
     if backbone:
         lines += ['', '## Backbone', '',
                   'forward = `model.eval()` under `torch.no_grad()` (after warm-up: the '
@@ -457,7 +458,7 @@ def markdown(results, info, args):
                   'x floor = median time over the matmul floor: the forward\'s multiply-adds '
                   f'divided by {gmacs or 0:.1f} GMAC/s, the best of the fp32 '
                   f'{args.matmul_n}x{args.matmul_n} matmuls timed at the start and the end '
-                  f'of this run ({", ".join(f"{g:.1f}" for g in info.get("matmul_gmacs_runs", []))}).', '']
+                  f'of this run ({runs}).', '']
         lines += _table(backbone, mem, ops=False, gmacs=gmacs)
         authors = _authors_table(backbone)
         if len(authors) > 2:
