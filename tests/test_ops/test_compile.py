@@ -8,14 +8,16 @@ adds nothing for these ops (Inductor calls them as extern kernels; checked by ha
 import pytest
 import torch
 
-from mmtransnext.models.layers import AggregatedAttention
+from mmtransnext.models.layers import AggregatedAttention, PositionBiasSettings
 from ops_testing import requires_ext
 
 
 def _block():
     torch.manual_seed(0)
-    attn = AggregatedAttention(dim=32, num_heads=2, sr_ratio=2, window_size=3, stride=8,
-                               img_size=(64, 64), pretrain_size=224, pos_bias='extrapolate')
+    attn = AggregatedAttention(dim=32, num_heads=2, sr_ratio=2, window_size=3,
+                               bias_settings=PositionBiasSettings(
+                                   img_size=64, pretrain_size=224, mode='extrapolate',
+                                   stride=8))
     with torch.no_grad():  # non-trivial values for the zero-initialised parameters
         attn.learnable_bias.normal_(std=0.1)
         attn.relative_pos_bias_local.normal_(std=0.1)

@@ -33,11 +33,12 @@ def image_dir(tmp_path_factory):
 
 def test_get_flops_matches_hand_count_for_one_block():
     from get_flops import count_flops
-    from mmtransnext.models.layers import COORDINATE_CACHE, TransNeXtBlock
+    from mmtransnext.models.layers import (COORDINATE_CACHE, PositionBiasSettings,
+                                           TransNeXtBlock)
 
     C, heads, k, sr, H, W, ratio = 48, 2, 3, 8, 16, 24, 8
-    block = TransNeXtBlock(C, heads, ratio, sr, k, stride=4, img_size=(64, 96),
-                           pretrain_size=224, pos_bias='extrapolate').eval()
+    block = TransNeXtBlock(C, heads, ratio, sr, k, PositionBiasSettings(
+        img_size=(64, 96), pretrain_size=224, mode='extrapolate', stride=4)).eval()
 
     class OneBlock(torch.nn.Module):
         def __init__(self):

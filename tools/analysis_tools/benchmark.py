@@ -8,30 +8,42 @@ Implementations:
           swapped in by patching the names imported in
           mmtransnext/models/layers/aggregated_attention.py.
 
-Cases are MODE:RES:POS_BIAS. Modes forward / train time the whole backbone (forward under
-no_grad; forward + backward). Modes ops-forward / ops-train time the window ops alone
-(one sliding_qk + one sliding_av call, as one AggregatedAttention block makes them) at the
-shape of each windowed stage for that input size: what the kernels themselves change.
+Cases are MODE:RES:POS_BIAS[:IMG_SIZE]. Modes forward / train time the whole backbone
+(forward under no_grad; forward + backward) on a RES x RES input, built with
+img_size=IMG_SIZE (default RES; 'interpolate' builds the bias on the IMG_SIZE grid and
+resizes it, e.g. forward:1024:interpolate:512 is one scale of a 512-trained model's
+multi-scale test). Forward timings are taken after warm-up, so they include the inference
+cache of the log-CPB table (the MLP ran once, in the warm-up; the gather and the resize run
+every time). Modes ops-forward / ops-train time the window ops alone (one sliding_qk + one
+sliding_av call, as one AggregatedAttention block makes them) at the shape of each windowed
+stage for that input size: what the kernels themselves change.
 
 Timing: per case (and stage) one subprocess builds the model and input once and runs the
 implementations interleaved, round by round in rotating order, so that other load on the
 machine hits them alike; reported are the median wall-clock time, the median process CPU
 time and the median of the per-round wall-clock ratios to unfold.
-Memory: a fresh one-step subprocess per (implementation, case): on the CPU its peak RSS
-(getrusage ru_maxrss), absolute and as the rise over the RSS after the model was built and
-the input made, with glibc malloc told to return freed blocks to the OS
-(MALLOC_MMAP_THRESHOLD_) so the RSS follows live tensors; on CUDA,
+Memory: a fresh one-step subprocess per (implementation, case). On the CPU, after the model
+is built and the input made, 5 is written to /proc/self/clear_refs (the peak counter VmHWM
+restarts from the current RSS); after the step, VmHWM minus that RSS is the step's peak
+working set ("rise"). glibc malloc is told to return freed blocks to the OS
+(MALLOC_MMAP_THRESHOLD_) so the RSS follows live tensors. "memory" = parameters + buffers
++ rise: the definition of the comparison with the authors' release in issue 9. (Where
+clear_refs cannot be written, getrusage ru_maxrss minus the RSS after the build.) On CUDA,
 torch.cuda.max_memory_allocated over the allocation after the build (timing process,
 warm-up run of each implementation).
+Matmul floor: one subprocess times a large fp32 matmul (n x n by n x n, same threads) and
+reports its GMAC/s; each backbone forward case counts its multiply-adds (get_flops.py's
+count_flops on the same model and input); "x floor" = median time / (MACs / GMAC/s).
+Authors: the times and memory of the authors' release for the cases of issue 9 (AMD EPYC,
+2 threads, TransNeXt-T, batch 1). Their code cannot be run here, so these are the figures
+of that table, measured on another machine: the ratios compare machines as well as code.
 
-Example (the numbers in benchmarks/cpu_2threads.md):
-    python tools/analysis_tools/benchmark.py --device cpu --threads 2 --arch tiny --batch 1 \
-        --case forward:512:interpolate --case forward:1024:interpolate \
-        --case forward:512:linear --case forward:1024:linear --case train:512:interpolate \
-        --case ops-forward:512:- --case ops-train:512:- --out benchmarks/cpu_2threads
+Example (the default cases: those of issue 9, and the window ops at 512):
+    python tools/analysis_tools/benchmark.py --threads 2 --out benchmarks/cpu_2threads
 Writes <out>.json and <out>.md.
 """
 import argparse
+import gc
 import json
 import os
 import platform
@@ -45,9 +57,19 @@ from pathlib import Path
 
 IMPLS = ('ext', 'torch', 'unfold')
 MODES = ('forward', 'train', 'ops-forward', 'ops-train')
-DEFAULT_CASES = ('forward:512:interpolate', 'forward:1024:interpolate', 'forward:512:linear',
-                 'forward:1024:linear', 'train:512:interpolate', 'ops-forward:512:-',
-                 'ops-train:512:-')
+DEFAULT_CASES = ('forward:512:interpolate', 'forward:512:extrapolate', 'forward:512:linear',
+                 'forward:1024:interpolate:512', 'forward:1024:extrapolate',
+                 'train:512:interpolate', 'ops-forward:512:-', 'ops-train:512:-')
+# The authors' release in issue 9's table (AMD EPYC, 2 threads, TransNeXt-T, batch 1):
+# (mode, input, pos_bias, img_size) -> (seconds, MB) as ranges (low, high).
+AUTHORS = {
+    ('forward', 512, 'interpolate', 512): ((2.35, 3.58), (602, 749)),
+    ('forward', 512, 'extrapolate', 512): ((14.5, 14.5), (1260, 1260)),
+    ('forward', 1024, 'interpolate', 512): ((26.0, 26.0), (4048, 4048)),
+    ('forward', 1024, 'extrapolate', 1024): ((216, 216), (18600, 18600)),
+    ('train', 512, 'interpolate', 512): ((8.85, 8.85), (4011, 4011)),
+}
+MATMUL_N = 2048
 
 
 # -- the unfold baseline (benchmark only) ----------------------------------------------------
@@ -106,6 +128,56 @@ def _maxrss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _reset_peak_rss():
+    """Restart the kernel's peak-RSS counter (VmHWM) from the current RSS; False if the
+    kernel does not allow it."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def _vm_hwm_mb():
+    with open('/proc/self/status') as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith('VmHWM:'))
+    return kb / 1024
+
+
+def _model_mb(model):
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
+
+
+def _forward_macs(model, x):
+    """Multiply-adds of one forward (get_flops.py's count: window ops included)."""
+    import torch
+    sys.path.insert(0, str(Path(__file__).parent))
+    from get_flops import count_flops
+    with torch.no_grad():
+        macs, _ = count_flops(model, (x,))
+    macs = int(macs)
+    for m in model.modules():  # the count's forward must not warm the timed ones
+        if hasattr(m, 'clear_bias_cache'):
+            m.clear_bias_cache()
+    return macs
+
+
+def matmul_gmacs(threads, n=MATMUL_N, repeats=7):
+    """GMAC/s of an n x n by n x n fp32 matmul (median of ``repeats`` after one warm-up)."""
+    import torch
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return n ** 3 / statistics.median(times) / 1e9
+
+
 def windowed_stages(arch, res):
     """(stage, heads, head_dim, tokens per side, window, blocks) of the stages with a window."""
     from mmtransnext.models.backbones.arch_settings import resolve_arch
@@ -119,7 +191,8 @@ def _backbone_step(args, device):
     import torch
 
     from mmtransnext.models import TransNeXt
-    model = TransNeXt(arch=args.arch, img_size=args.res, pos_bias=args.pos_bias).to(device)
+    model = TransNeXt(arch=args.arch, img_size=args.img_size or args.res,
+                      pos_bias=args.pos_bias).to(device)
     train = args.mode == 'train'
     model.train(train)
     x = torch.randn(args.batch, 3, args.res, args.res, device=device)
@@ -133,6 +206,9 @@ def _backbone_step(args, device):
             with torch.no_grad():
                 outs = model(x)
             assert len(outs) == 4
+    step.model = model
+    if args.mode == 'forward' and not args.memory_run:
+        step.macs = _forward_macs(model, x)
     return step
 
 
@@ -172,6 +248,10 @@ def run_worker(args):
     interleaved round by round (rotating order), so that other load on the machine hits
     them alike; the per-round ratios to unfold are reported too."""
     import torch
+    if args.mode == 'matmul':
+        print('RESULT ' + json.dumps(dict(matmul_n=args.matmul_n, gmacs=matmul_gmacs(
+            args.threads, args.matmul_n))), flush=True)
+        return
     torch.set_num_threads(args.threads)
     impls = args.impls
     use_impl(impls[0])
@@ -186,13 +266,21 @@ def run_worker(args):
             torch.cuda.synchronize(device)
 
     common = dict(mode=args.mode, res=args.res, pos_bias=args.pos_bias, stage=args.stage,
-                  batch=args.batch, arch=args.arch, device=args.device, threads=args.threads)
+                  img_size=args.img_size or args.res, batch=args.batch, arch=args.arch,
+                  device=args.device, threads=args.threads)
+    if hasattr(inner, 'macs'):
+        common['macs'] = inner.macs
     if args.memory_run:  # CPU peak memory: one step; the driver sets MALLOC_MMAP_THRESHOLD_
+        gc.collect()
+        hwm = _reset_peak_rss()
         base_rss = _rss_mb()
         step()
-        peak = _maxrss_mb()
+        peak = _vm_hwm_mb() if hwm else _maxrss_mb()
         result = dict(common, impl=impls[0], peak_rss_mb=peak, base_rss_mb=base_rss,
-                      peak_mem_mb=peak - base_rss)
+                      peak_mem_mb=peak - base_rss, peak_counter='VmHWM' if hwm else 'ru_maxrss')
+        if hasattr(inner, 'model'):
+            result['model_mb'] = _model_mb(inner.model)
+            result['memory_mb'] = result['model_mb'] + result['peak_mem_mb']
         print('RESULT ' + json.dumps(result), flush=True)
         return
 
@@ -265,15 +353,21 @@ def machine(device, threads):
     return info
 
 
-def _table(rows, mem_header, ops):
-    head = '| mode | input | ' + ('stage (tokens, heads x dim) |' if ops else 'pos_bias |')
-    lines = [head + f' impl | median ms | CPU ms | {mem_header} | speed-up vs unfold '
-             '(wall / CPU) | memory vs unfold |', '|---|---|---|---|---:|---:|---:|---:|---:|']
+def _case_key(r):
+    return r['mode'], r['res'], r['pos_bias'], r.get('img_size', r['res'])
+
+
+def _table(rows, mem_header, ops, gmacs=None):
+    head = '| mode | input | ' + ('stage (tokens, heads x dim) |' if ops else
+                                 'pos_bias (img_size) |')
+    extra = '' if ops else ' memory MB | x floor |'
+    lines = [head + f' impl | median ms | CPU ms | {mem_header} |{extra} speed-up vs unfold '
+             '(wall / CPU) | memory vs unfold |',
+             '|---|---|---|---|---:|---:|---:|' + ('' if ops else '---:|---:|') + '---:|---:|']
     by_case = {}
     for r in rows:
-        by_case.setdefault((r['mode'], r['res'], r['pos_bias'], r.get('stage')), {})[
-            r['impl']] = r
-    for (mode, res, pos_bias, stage), impls in by_case.items():
+        by_case.setdefault(_case_key(r) + (r.get('stage'),), {})[r['impl']] = r
+    for (mode, res, pos_bias, img_size, stage), impls in by_case.items():
         ref = impls.get('unfold')
         for impl in IMPLS:
             r = impls.get(impl)
@@ -286,9 +380,41 @@ def _table(rows, mem_header, ops):
                      f'{ref["median_cpu_ms"] / r["median_cpu_ms"]:.2f}x' if ref else '-')
             ratio = (f'{r["peak_mem_mb"] / ref["peak_mem_mb"]:.2f}'
                      if ref and ref['peak_mem_mb'] > 0 else '-')
-            where = (f'{stage + 1} ({r["shape"]})' if ops else pos_bias)
+            where = (f'{stage + 1} ({r["shape"]})' if ops else f'{pos_bias} ({img_size})')
+            if not ops:
+                m += f' | {r["memory_mb"]:.0f}' if 'memory_mb' in r else ' | -'
+                floor = r.get('macs') and gmacs and r['macs'] / gmacs / 1e6  # ms
+                m += f' | {r["median_ms"] / floor:.2f}' if floor else ' | -'
             lines.append(f'| {mode} | {res}x{res} | {where} | {impl} | {r["median_ms"]:.1f} | '
                          f'{r["median_cpu_ms"]:.1f} | {m} | {speed} | {ratio} |')
+    return lines
+
+
+def _authors_table(rows):
+    """Ours (ext, else the first implementation measured) against the authors' figures."""
+    lines = ['| case | authors s | ours s | time ratio | authors MB | ours MB | memory ratio |',
+             '|---|---:|---:|---:|---:|---:|---:|']
+    ours = {}
+    for r in rows:
+        ours.setdefault(_case_key(r), {})[r['impl']] = r
+    for key, ((t_lo, t_hi), (m_lo, m_hi)) in AUTHORS.items():
+        impls = ours.get(key)
+        if not impls:
+            continue
+        r = impls.get('ext') or next(iter(impls.values()))
+        t = r['median_ms'] / 1e3
+        mem = r.get('memory_mb')
+
+        def span(lo, hi, fmt):
+            return fmt.format(lo) if lo == hi else (fmt + '-' + fmt).format(lo, hi)
+
+        mode, res, pos_bias, img_size = key
+        memory = (f'{mem:.0f} | {span(mem / m_hi, mem / m_lo, "{:.2f}")}x |' if mem
+                  else '- | - |')
+        lines.append(
+            f'| {mode} {res}, {pos_bias} (img_size {img_size}), {r["impl"]} | '
+            f'{span(t_lo, t_hi, "{:.2f}")} | {t:.2f} | {span(t / t_hi, t / t_lo, "{:.2f}")}x | '
+            f'{span(m_lo, m_hi, "{:.0f}")} | {memory}')
     return lines
 
 
@@ -308,10 +434,13 @@ def markdown(results, info, args):
              f'- 1-minute load average around the runs: {info["loadavg_1min_range"][0]:.1f} to '
              f'{info["loadavg_1min_range"][1]:.1f} (other work on the machine inflates times; '
              'JSON has it per row)',
-             '- memory: ' + ('peak RSS (getrusage ru_maxrss) minus the RSS after the model '
-                             '(or the op inputs) was built, measured in a separate one-step '
-                             'process with MALLOC_MMAP_THRESHOLD_=65536 (glibc then returns '
-                             'every freed tensor to the OS, so the RSS follows live memory)'
+             '- memory: ' + ('peak RSS rise of one step: VmHWM (restarted by writing 5 to '
+                             '/proc/self/clear_refs after the model, or the op inputs, was '
+                             'built) minus the RSS at that point, measured in a separate '
+                             'one-step process with MALLOC_MMAP_THRESHOLD_=65536 (glibc then '
+                             'returns every freed tensor to the OS, so the RSS follows live '
+                             'memory); the first step, so it includes building the log-CPB '
+                             'table'
                              if args.device == 'cpu' else
                              'torch.cuda.max_memory_allocated minus the allocation after build'),
              '- unfold = the authors\' approach (F.unfold k*k-fold copies of keys and values, '
@@ -319,11 +448,29 @@ def markdown(results, info, args):
              'against it']
     backbone = [r for r in results if not r['mode'].startswith('ops')]
     ops = [r for r in results if r['mode'].startswith('ops')]
+    gmacs = info.get('matmul_gmacs')
+    runs = ', '.join(f'{g:.1f}' for g in info.get('matmul_gmacs_runs', []))
     if backbone:
         lines += ['', '## Backbone', '',
-                  'forward = `model.eval()` under `torch.no_grad()`; train = forward + backward '
-                  '(`model.train()`, sum of the output means)', '']
-        lines += _table(backbone, mem, ops=False)
+                  'forward = `model.eval()` under `torch.no_grad()` (after warm-up: the '
+                  'log-CPB tables are cached); train = forward + backward (`model.train()`, '
+                  'sum of the output means). memory MB = parameters + buffers + peak rise. '
+                  'x floor = median time over the matmul floor: the forward\'s multiply-adds '
+                  f'divided by {gmacs or 0:.1f} GMAC/s, the best of the fp32 '
+                  f'{args.matmul_n}x{args.matmul_n} matmuls timed at the start and the end '
+                  f'of this run ({runs}).', '']
+        lines += _table(backbone, mem, ops=False, gmacs=gmacs)
+        authors = _authors_table(backbone)
+        if len(authors) > 2:
+            lines += ['', '## Against the authors\' release', '',
+                      'Their figures are those of issue 9\'s table (AMD EPYC, 2 threads, '
+                      'TransNeXt-T, batch 1, memory = parameters + buffers + peak working set '
+                      'of the step). Their code is not available on this machine and cannot be run '
+                      'here, so the ratios compare two machines as well as two '
+                      'implementations' + ('' if args.threads == 2 else
+                                                   f'; this table used {args.threads} '
+                                                   'thread(s), theirs 2') + '.', '']
+            lines += authors
     if ops:
         lines += ['', '## Window ops alone', '',
                   'One `sliding_window_qk` + one `sliding_window_av` call at each windowed '
@@ -334,10 +481,15 @@ def markdown(results, info, args):
 
 
 def parse_case(text):
-    mode, res, pos_bias = text.split(':')
+    parts = text.split(':')
+    if len(parts) not in (3, 4):
+        raise argparse.ArgumentTypeError(
+            f'a case is MODE:RES:POS_BIAS[:IMG_SIZE], e.g. forward:1024:interpolate:512; '
+            f'got {text!r}')
+    mode, res, pos_bias = parts[:3]
     if mode not in MODES:
         raise argparse.ArgumentTypeError(f'mode must be one of {MODES}, got {mode!r}')
-    return mode, int(res), pos_bias
+    return mode, int(res), pos_bias, int(parts[3]) if len(parts) == 4 else int(res)
 
 
 def main(argv=None):
@@ -348,18 +500,22 @@ def main(argv=None):
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--batch', type=int, default=1)
     p.add_argument('--impls', nargs='+', default=list(IMPLS), choices=IMPLS)
-    p.add_argument('--case', action='append', type=parse_case, metavar='MODE:RES:POS_BIAS',
+    p.add_argument('--case', action='append', type=parse_case,
+                   metavar='MODE:RES:POS_BIAS[:IMG_SIZE]',
                    help=f'mode {"|".join(MODES)}, square input side, pos_bias '
-                        f'interpolate|extrapolate|linear (ignored by ops-*) '
-                        f'(default: {" ".join(DEFAULT_CASES)})')
+                        f'interpolate|extrapolate|linear (ignored by ops-*), img_size of the '
+                        f'backbone (default: RES) (default: {" ".join(DEFAULT_CASES)})')
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--out', default=None, help='write <out>.json and <out>.md')
+    p.add_argument('--matmul-n', type=int, default=MATMUL_N,
+                   help='side of the fp32 matmul that sets the floor (default: %(default)s)')
     # worker-only arguments
     p.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
     p.add_argument('--mode', help=argparse.SUPPRESS)
     p.add_argument('--res', type=int, help=argparse.SUPPRESS)
     p.add_argument('--pos-bias', help=argparse.SUPPRESS)
+    p.add_argument('--img-size', type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument('--stage', type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument('--memory-run', action='store_true', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -369,8 +525,12 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     cases = args.case or [parse_case(c) for c in DEFAULT_CASES]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    matmul_cmd = [sys.executable, __file__, '--worker', '--mode', 'matmul', '--threads',
+                  str(args.threads), '--matmul-n', str(args.matmul_n)]
+    gmacs_runs = [] if args.device.startswith('cuda') else [_run(matmul_cmd, env)[0]['gmacs']]
     results = []
-    for mode, res, pos_bias in cases:
+    for mode, res, pos_bias, img_size in cases:
         stages = [None]
         if mode.startswith('ops'):
             stages = windowed_stages(args.arch, res)
@@ -378,10 +538,10 @@ def main(argv=None):
             cmd = [sys.executable, __file__, '--worker', '--mode', mode, '--res', str(res),
                    '--pos-bias', pos_bias, '--arch', args.arch, '--device', args.device,
                    '--threads', str(args.threads), '--batch', str(args.batch),
-                   '--repeats', str(args.repeats), '--warmup', str(args.warmup)]
+                   '--repeats', str(args.repeats), '--warmup', str(args.warmup),
+                   '--img-size', str(img_size)]
             if stage is not None:
                 cmd += ['--stage', str(stage[0])]
-            env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
             load_before = os.getloadavg()[0]
             rows = _run(cmd + ['--impls', *args.impls], env)
             load = [load_before, os.getloadavg()[0]]  # 1-minute load average before, after
@@ -394,16 +554,21 @@ def main(argv=None):
                     # threshold keeps freed blocks mapped).
                     mem, = _run(cmd + ['--impls', r['impl'], '--memory-run'],
                                 dict(env, MALLOC_MMAP_THRESHOLD_='65536'))
-                    r.update({k: mem[k] for k in ('peak_rss_mb', 'base_rss_mb', 'peak_mem_mb')})
+                    r.update({k: mem[k] for k in ('peak_rss_mb', 'base_rss_mb', 'peak_mem_mb',
+                                                  'peak_counter', 'model_mb', 'memory_mb')
+                              if k in mem})
                 if stage is not None:
                     r['pos_bias'] = '-'
                     r['shape'] = f'{stage[3]}x{stage[3]}, {stage[1]}x{stage[2]}'
                 results.append(r)
-                where = pos_bias if stage is None else f'stage {stage[0] + 1}'
+                where = f'{pos_bias}:{img_size}' if stage is None else f'stage {stage[0] + 1}'
                 print(f'{mode:11s} {res:5d} {where:12s} {r["impl"]:7s} median '
                       f'{r["median_ms"]:9.1f} ms  CPU {r["median_cpu_ms"]:9.1f} ms  peak mem '
                       f'{r["peak_mem_mb"]:8.1f} MB', flush=True)
     info = machine(args.device, args.threads)
+    if gmacs_runs:
+        gmacs_runs.append(_run(matmul_cmd, env)[0]['gmacs'])
+        info.update(matmul_gmacs=max(gmacs_runs), matmul_gmacs_runs=gmacs_runs)
     loads = [x for r in results for x in r['loadavg_1min']]
     info['loadavg_1min_range'] = [min(loads), max(loads)]
     md = markdown(results, info, args)

@@ -9,17 +9,14 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import constant_init, normal_init, trunc_normal_init
 
 from mmtransnext.models.layers import (AggregatedAttention, CosineMHSA, LogCPB,
-                                       OverlapPatchEmbed, TransNeXtBlock)
+                                       OverlapPatchEmbed, PositionBiasSettings,
+                                       TransNeXtBlock)
 from mmtransnext.models.layers.position_bias import check_pos_bias
 from mmtransnext.utils.checkpoint import load_backbone_checkpoint
 from .arch_settings import resolve_arch
 from .validation import check_backbone_args, check_finite
 
 MIN_INPUT_SIZE = 32
-
-
-def _pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 def check_input(x: torch.Tensor, in_channels: int) -> None:
@@ -112,14 +109,14 @@ class TransNeXt(BaseModule):
             patch_embed = OverlapPatchEmbed(
                 in_channels if i == 0 else settings['embed_dims'][i - 1], dim,
                 patch_size=7 if i == 0 else 3, stride=4 if i == 0 else 2)
-            bias_kwargs = dict(stride=2 ** (i + 2), img_size=_pair(img_size),
-                               pretrain_size=pretrain_size, pos_bias=pos_bias,
-                               fixed_pool_size=fixed_pool_size)
+            bias_settings = PositionBiasSettings(
+                img_size=img_size, pretrain_size=pretrain_size, mode=pos_bias,
+                fixed_pool_size=fixed_pool_size, stride=2 ** (i + 2))
             blocks = nn.ModuleList([
                 TransNeXtBlock(dim, settings['num_heads'][i], settings['mlp_ratios'][i],
                                settings['sr_ratios'][i], settings['window_size'][i],
-                               qkv_bias=qkv_bias, drop=drop_rate, attn_drop=attn_drop_rate,
-                               drop_path=dpr[cur + j], **bias_kwargs)
+                               bias_settings, qkv_bias=qkv_bias, drop=drop_rate,
+                               attn_drop=attn_drop_rate, drop_path=dpr[cur + j])
                 for j in range(settings['depths'][i])])
             cur += settings['depths'][i]
             setattr(self, f'patch_embed{i + 1}', patch_embed)

@@ -27,13 +27,12 @@ class AggregatedAttention(LogCPB):
         sr_ratio (int): Pooling ratio (> 1) of the pooled path.
         window_size (int): Odd window side k.
         attn_drop (float), proj_drop (float): Dropout rates.
-        **bias_kwargs: stride, img_size, pretrain_size, pos_bias, fixed_pool_size
-            (see :class:`LogCPB`).
+        bias_settings (PositionBiasSettings): How the stage builds its position bias.
     """
 
-    def __init__(self, dim, num_heads, sr_ratio, window_size, qkv_bias=True,
-                 attn_drop=0., proj_drop=0., **bias_kwargs):
-        super().__init__(num_heads=num_heads, sr_ratio=sr_ratio, **bias_kwargs)
+    def __init__(self, dim, num_heads, sr_ratio, window_size, bias_settings, qkv_bias=True,
+                 attn_drop=0., proj_drop=0.):
+        super().__init__(num_heads, sr_ratio, bias_settings)
         check_window_size(window_size)
         if dim % num_heads:
             raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')

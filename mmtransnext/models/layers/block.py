@@ -29,18 +29,19 @@ class TransNeXtBlock(nn.Module):
     """Pre-norm block: x + drop_path(attn(norm1(x))), then x + drop_path(mlp(norm2(x))).
 
     ``window_size`` None selects :class:`CosineMHSA` (sr_ratio must be 1); an odd window
-    selects :class:`AggregatedAttention` (sr_ratio > 1).
+    selects :class:`AggregatedAttention` (sr_ratio > 1). ``bias_settings``
+    (:class:`PositionBiasSettings`) says how the attention builds its position bias.
     """
 
-    def __init__(self, dim, num_heads, mlp_ratio, sr_ratio, window_size, qkv_bias=True,
-                 drop=0., attn_drop=0., drop_path=0., **bias_kwargs):
+    def __init__(self, dim, num_heads, mlp_ratio, sr_ratio, window_size, bias_settings,
+                 qkv_bias=True, drop=0., attn_drop=0., drop_path=0.):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         if window_size is None:
-            self.attn = CosineMHSA(dim, num_heads, qkv_bias, attn_drop, drop, **bias_kwargs)
+            self.attn = CosineMHSA(dim, num_heads, bias_settings, qkv_bias, attn_drop, drop)
         else:
-            self.attn = AggregatedAttention(dim, num_heads, sr_ratio, window_size, qkv_bias,
-                                            attn_drop, drop, **bias_kwargs)
+            self.attn = AggregatedAttention(dim, num_heads, sr_ratio, window_size,
+                                            bias_settings, qkv_bias, attn_drop, drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = ConvolutionalGLU(dim, int(2 * dim * mlp_ratio / 3), drop)

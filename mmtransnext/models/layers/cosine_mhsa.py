@@ -18,12 +18,12 @@ class CosineMHSA(LogCPB):
         dim (int): Channels C.
         num_heads (int): Heads.
         attn_drop (float), proj_drop (float): Dropout rates.
-        **bias_kwargs: stride, img_size, pretrain_size, pos_bias, fixed_pool_size.
+        bias_settings (PositionBiasSettings): How the stage builds its position bias.
     """
 
-    def __init__(self, dim, num_heads, qkv_bias=True, attn_drop=0., proj_drop=0.,
-                 **bias_kwargs):
-        super().__init__(num_heads=num_heads, sr_ratio=1, **bias_kwargs)
+    def __init__(self, dim, num_heads, bias_settings, qkv_bias=True, attn_drop=0.,
+                 proj_drop=0.):
+        super().__init__(num_heads, 1, bias_settings)
         if dim % num_heads:
             raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
         self.num_heads = num_heads

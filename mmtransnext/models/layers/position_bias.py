@@ -7,16 +7,35 @@ query coordinates 0..n-1, key coordinates the adaptive average pool of them, S t
 stage's token count per side at ``pretrain_size``.
 
 Because the two axes are independent, c takes at most |U_h| * |U_w| distinct values (U the
-distinct relative values per axis). The MLP runs on those only and the bias is gathered
-with two small per-axis index tables. Coordinates and indices are cached per grid (they
-are constants); the MLP runs on every call, so gradients reach cpb_fc1 and cpb_fc2.
-cpb_fc1 is linear in (c_h, c_w), so it is evaluated per axis and broadcast-added; the
-[U_h, U_w, hidden] activations are formed a few rows at a time so they stay in cache, and
-in training they are recomputed in backward rather than stored.
+distinct relative values per axis). The MLP runs on those only (the *table*
+[heads, U_h, U_w]) and the bias is gathered with two small per-axis index tables
+``ih[(qy, ky)]``, ``iw[(qx, kx)]``. Coordinates and indices are cached per grid (they are
+constants). cpb_fc1 is linear in (c_h, c_w), so it is evaluated per axis and broadcast-added;
+the [U_h, U_w, hidden] activations are formed a few rows at a time so they stay in cache,
+and in training they are recomputed in backward rather than stored.
+
+'interpolate' builds the bias on the ``img_size`` grid and resizes it bilinearly
+(align_corners=False) over the key axes and the query axes. That resize is separable per
+axis, and along x it only touches the (qx, kx) pairs, which the table reaches through
+``iw``; so the x-pair resize runs on the gathered table [heads, U_h, Wq0 * Wk0] (small),
+the rows are then gathered with ``ih`` and the y-pair resize runs once over the result in
+its own layout (channels-last, no transposes). Same weights, same F.interpolate kernel;
+only the order of the sums differs from resizing the full bias. Without a y resize
+('extrapolate', 'linear', or 'interpolate' at the img_size height) the bias is one gather
+of rows of Wk values straight into the [heads, (qy, qx), (ky, kx)] layout.
+
+Under ``torch.no_grad`` (or when the MLP's parameters need no gradient) the table is cached
+per module and grid, keyed by the parameters' version counters and storage, so inference
+over many images or scales runs the MLP once per grid; any in-place update of the
+parameters (optimizer step, ``load_state_dict``, ``copy_`` under no_grad) invalidates it.
+Writes through ``param.data`` bypass version counters: call ``clear_bias_cache()`` after
+those.
 """
 import math
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from functools import partial
-from typing import Dict, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn as nn
@@ -28,6 +47,10 @@ POS_BIAS_MODES = ('interpolate', 'extrapolate', 'linear')
 GridKey = Tuple[int, int, int, int, int, str]
 # elements of the hidden activation per chunk of the CPB MLP (8 MiB in fp32)
 MLP_CHUNK_ELEMENTS = 1 << 21
+# grids kept per cache: CoordinateCache (all modules) and each module's table cache (enough
+# for a 6-scale ms+flip test cycling through its sizes)
+COORDINATE_CACHE_SIZE = 64
+TABLE_CACHE_SIZE = 8
 
 
 def check_pos_bias(mode: str) -> str:
@@ -36,11 +59,48 @@ def check_pos_bias(mode: str) -> str:
     return mode
 
 
-class CoordinateCache:
-    """Per-grid coordinates and gather indices; ``builds`` counts cache misses."""
+@dataclass(frozen=True)
+class PositionBiasSettings:
+    """How one stage builds its position bias (travels from the backbone to the attentions).
 
-    def __init__(self):
-        self._entries: Dict[GridKey, Tuple[torch.Tensor, ...]] = {}
+    Args:
+        img_size (int | tuple[int, int]): Image size on which 'interpolate' builds the bias.
+        pretrain_size (int): Image size that fixes the coordinate normalisation S.
+        mode (str): 'interpolate' | 'extrapolate' | 'linear'.
+        fixed_pool_size (int): Key grid side in 'linear' mode.
+        stride (int): Token stride of the stage (4, 8, 16, 32).
+    """
+    img_size: Tuple[int, int]
+    pretrain_size: int
+    mode: str = 'interpolate'
+    fixed_pool_size: int = 7
+    stride: int = 4
+
+    def __post_init__(self):
+        if isinstance(self.img_size, int):
+            object.__setattr__(self, 'img_size', (self.img_size, self.img_size))
+        object.__setattr__(self, 'img_size', tuple(self.img_size))
+        check_pos_bias(self.mode)
+        if self.pretrain_tokens < 2:
+            raise ValueError(f'pretrain_size {self.pretrain_size} gives {self.pretrain_tokens} '
+                             f'token(s) per side at stride {self.stride}; need at least 2')
+
+    @property
+    def pretrain_tokens(self) -> int:
+        return self.pretrain_size // self.stride
+
+    @property
+    def img_grid(self) -> Tuple[int, int]:
+        return self.img_size[0] // self.stride, self.img_size[1] // self.stride
+
+
+class CoordinateCache:
+    """Per-grid coordinates and gather indices (least recently used out beyond
+    ``maxsize``); ``builds`` counts cache misses."""
+
+    def __init__(self, maxsize: int = COORDINATE_CACHE_SIZE):
+        self._entries: 'OrderedDict[GridKey, Tuple[torch.Tensor, ...]]' = OrderedDict()
+        self.maxsize = maxsize
         self.builds = 0
 
     def clear(self):
@@ -54,6 +114,10 @@ class CoordinateCache:
             entry = _build_coordinates(q_hw, k_hw, pretrain_tokens, device)
             self._entries[key] = entry
             self.builds += 1
+            if len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(key)
         return entry
 
 
@@ -79,6 +143,44 @@ def _build_coordinates(q_hw, k_hw, pretrain_tokens, device):
     return tuple(t.to(device) for t in (vh, vw, ih.flatten(), iw.flatten()))
 
 
+def _resize_pair(x, size, new_size, channels_last=False):
+    """Bilinear resize (align_corners=False) of the (query, key) pair of one axis.
+
+    x: [heads, C, nq * nk] (the pair last) or, with ``channels_last``, [heads, nq * nk, C]
+    (the pair first, resized in that layout); returns the same layout at ``new_size``."""
+    if tuple(size) == tuple(new_size):
+        return x
+    heads = x.shape[0]
+    if channels_last:
+        x = x.view(heads, *size, -1).permute(0, 3, 1, 2)  # channels-last strides
+        x = F.interpolate(x, size=new_size, mode='bilinear', align_corners=False)
+        return x.permute(0, 2, 3, 1).reshape(heads, new_size[0] * new_size[1], -1)
+    x = F.interpolate(x.view(heads, -1, *size), size=new_size, mode='bilinear',
+                      align_corners=False)
+    return x.view(heads, -1, new_size[0] * new_size[1])
+
+
+def bias_from_table(table, ih, iw, q_hw, k_hw, new_q_hw=None, new_k_hw=None):
+    """Bias [heads, Hq*Wq, Hk*Wk] from the table [heads, U_h, U_w] of the grid q_hw x k_hw,
+    bilinearly resized to new_q_hw x new_k_hw when those are given and differ."""
+    new_q_hw = tuple(new_q_hw or q_hw)
+    new_k_hw = tuple(new_k_hw or k_hw)
+    heads, n_rows = table.shape[:2]
+    (hq, wq), (hk, wk) = new_q_hw, new_k_hw
+    cols = _resize_pair(table.index_select(2, iw), (q_hw[1], k_hw[1]),
+                        (wq, wk))  # [heads, U_h, Wq * Wk]
+    if (q_hw[0], k_hw[0]) == (hq, hk):
+        # one gather straight into the [heads, (qy, qx), (ky, kx)] layout: rows of Wk
+        # values from cols seen as [heads, (qx, u), kx], at qx * U_h + ih[qy, ky]
+        cols = cols.view(heads, n_rows, wq, wk).transpose(1, 2).reshape(heads, -1, wk)
+        rows = torch.arange(wq, device=ih.device).view(1, wq, 1) * n_rows + ih.view(hq, 1, hk)
+        return cols.index_select(1, rows.flatten()).view(heads, hq * wq, hk * wk)
+    bias = _resize_pair(cols.index_select(1, ih), (q_hw[0], k_hw[0]), (hq, hk),
+                        channels_last=True)  # [heads, Hq * Hk, Wq * Wk]
+    bias = bias.view(heads, hq, hk, wq, wk).permute(0, 1, 3, 2, 4)
+    return bias.reshape(heads, hq * wq, hk * wk)
+
+
 class LogCPB(nn.Module):
     """The cpb_fc1 / cpb_fc2 MLP and the bias construction for every position-bias mode.
 
@@ -88,33 +190,42 @@ class LogCPB(nn.Module):
     Args:
         num_heads (int): Heads (outputs of cpb_fc2).
         sr_ratio (int): Key-grid reduction (1: keys on the query grid).
-        stride (int): Token stride of this stage (4, 8, 16, 32).
-        img_size (tuple[int, int]): Image size on which 'interpolate' builds the bias.
-        pretrain_size (int): Image size that fixes the coordinate normalisation S.
-        pos_bias (str): 'interpolate' | 'extrapolate' | 'linear'.
-        fixed_pool_size (int): Key grid side in 'linear' mode.
+        bias_settings (PositionBiasSettings): img_size, pretrain_size, mode,
+            fixed_pool_size and stride of the stage.
     """
 
-    def __init__(self, num_heads, sr_ratio, stride, img_size, pretrain_size,
-                 pos_bias='interpolate', fixed_pool_size=7, cpb_hidden=512):
+    def __init__(self, num_heads, sr_ratio, bias_settings: PositionBiasSettings,
+                 cpb_hidden=512):
         super().__init__()
+        if not isinstance(bias_settings, PositionBiasSettings):
+            raise TypeError('bias_settings must be a PositionBiasSettings(img_size, '
+                            'pretrain_size, mode, fixed_pool_size, stride), got '
+                            f'{type(bias_settings).__name__}')
         self.cpb_fc1 = nn.Linear(2, cpb_hidden, bias=True)
         self.cpb_fc2 = nn.Linear(cpb_hidden, num_heads, bias=True)
         self.sr_ratio = sr_ratio
-        self.pretrain_tokens = pretrain_size // stride
-        if self.pretrain_tokens < 2:
-            raise ValueError(f'pretrain_size {pretrain_size} gives {self.pretrain_tokens} '
-                             f'token(s) per side at stride {stride}; need at least 2')
-        self.img_grid = (img_size[0] // stride, img_size[1] // stride)
-        self.pos_bias = check_pos_bias(pos_bias)
-        self.fixed_pool_size = fixed_pool_size
+        self.bias_settings = bias_settings
+        self._table_cache = OrderedDict()
+
+    @property
+    def pos_bias(self) -> str:
+        return self.bias_settings.mode
+
+    @pos_bias.setter
+    def pos_bias(self, mode: str):
+        self.bias_settings = replace(self.bias_settings, mode=mode)
+
+    @property
+    def pretrain_tokens(self) -> int:
+        return self.bias_settings.pretrain_tokens
 
     def key_grid(self, height: int, width: int) -> Tuple[int, int]:
         """Key (pooled) grid for an H x W token map in the current mode."""
         if self.sr_ratio == 1:
             return height, width
         if self.pos_bias == 'linear':
-            return self.fixed_pool_size, self.fixed_pool_size
+            size = self.bias_settings.fixed_pool_size
+            return size, size
         pool = (height // self.sr_ratio, width // self.sr_ratio)
         if min(pool) < 1:
             raise ValueError(
@@ -141,36 +252,46 @@ class LogCPB(nn.Module):
         table = torch.cat([mlp(rows[i:i + step], cols) for i in range(0, rows.shape[0], step)])
         return table.permute(2, 0, 1)
 
-    def _bias_on_grid(self, q_hw, k_hw, device):
-        vh, vw, ih, iw = COORDINATE_CACHE.get(q_hw, k_hw, self.pretrain_tokens, device)
+    # -- inference cache of the table ---------------------------------------------------------
+    def _cpb_params(self):
+        return (self.cpb_fc1.weight, self.cpb_fc1.bias, self.cpb_fc2.weight, self.cpb_fc2.bias)
+
+    def clear_bias_cache(self):
+        self._table_cache.clear()
+
+    def __getstate__(self):  # copies and pickles start with an empty cache
+        return {**self.__dict__, '_table_cache': OrderedDict()}
+
+    def _cached_table(self, grid_key, vh, vw):
+        params = self._cpb_params()
+        if torch.compiler.is_compiling() or (
+                torch.is_grad_enabled() and any(p.requires_grad for p in params)):
+            return self.cpb_table(vh, vw)
+        device = params[0].device
+        autocast = (torch.is_autocast_enabled(device.type)
+                    and torch.get_autocast_dtype(device.type))
+        key = (grid_key, str(device), params[0].dtype, autocast,
+               torch.is_inference_mode_enabled())
+        stamp = tuple((p.data_ptr(), p._version) for p in params)
+        entry = self._table_cache.get(key)
+        if entry is not None and entry[0] == stamp:
+            self._table_cache.move_to_end(key)
+            return entry[1]
         table = self.cpb_table(vh, vw)
-        bias = table.index_select(2, iw).index_select(1, ih)  # [heads, Hq*Hk, Wq*Wk]
-        heads = bias.shape[0]
-        bias = bias.view(heads, q_hw[0], k_hw[0], q_hw[1], k_hw[1]).permute(0, 1, 3, 2, 4)
-        return bias.reshape(heads, q_hw[0] * q_hw[1], k_hw[0] * k_hw[1])
+        self._table_cache[key] = (stamp, table)
+        self._table_cache.move_to_end(key)
+        if len(self._table_cache) > TABLE_CACHE_SIZE:
+            self._table_cache.popitem(last=False)
+        return table
 
     def position_bias(self, height: int, width: int) -> torch.Tensor:
         """Bias [heads, H*W, P] for an H x W token map (P from ``key_grid``)."""
-        device = self.cpb_fc1.weight.device
-        k_hw = self.key_grid(height, width)
-        if self.pos_bias != 'interpolate':
-            return self._bias_on_grid((height, width), k_hw, device)
-        q0 = self.img_grid
-        k0 = q0 if self.sr_ratio == 1 else (q0[0] // self.sr_ratio, q0[1] // self.sr_ratio)
-        bias = self._bias_on_grid(q0, k0, device)
-        return resize_bias(bias, q0, k0, (height, width), k_hw)
-
-
-def resize_bias(bias, q_hw, k_hw, new_q_hw, new_k_hw):
-    """Bilinearly resize [heads, Hq*Wq, Hk*Wk] along the key axes, then the query axes."""
-    heads = bias.shape[0]
-    if tuple(k_hw) != tuple(new_k_hw):
-        bias = F.interpolate(bias.reshape(1, -1, *k_hw), size=new_k_hw, mode='bilinear',
-                             align_corners=False)
-        bias = bias.view(heads, q_hw[0] * q_hw[1], -1)
-    if tuple(q_hw) != tuple(new_q_hw):
-        n_k = bias.shape[-1]
-        bias = bias.transpose(1, 2).reshape(1, heads * n_k, *q_hw)
-        bias = F.interpolate(bias, size=new_q_hw, mode='bilinear', align_corners=False)
-        bias = bias.view(heads, n_k, -1).transpose(1, 2)
-    return bias
+        q_hw, k_hw = (height, width), self.key_grid(height, width)
+        q0, k0 = q_hw, k_hw
+        if self.pos_bias == 'interpolate':
+            q0 = self.bias_settings.img_grid
+            k0 = q0 if self.sr_ratio == 1 else (q0[0] // self.sr_ratio, q0[1] // self.sr_ratio)
+        pretrain = self.pretrain_tokens
+        vh, vw, ih, iw = COORDINATE_CACHE.get(q0, k0, pretrain, self.cpb_fc1.weight.device)
+        table = self._cached_table((*q0, *k0, pretrain), vh, vw)
+        return bias_from_table(table, ih, iw, q0, k0, q_hw, k_hw)

@@ -1,0 +1,51 @@
+"""tools/analysis_tools/benchmark.py on a tiny case: the columns of issue 9 (memory as
+parameters + buffers + peak working set, the matmul floor) and the authors' comparison."""
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
+
+
+def test_case_parsing_takes_an_optional_img_size():
+    from benchmark import parse_case
+    assert parse_case('forward:1024:interpolate:512') == ('forward', 1024, 'interpolate', 512)
+    assert parse_case('train:512:linear') == ('train', 512, 'linear', 512)
+    with pytest.raises(argparse.ArgumentTypeError, match='MODE:RES:POS_BIAS'):
+        parse_case('forward:512')
+    with pytest.raises(argparse.ArgumentTypeError, match='mode must be one of'):
+        parse_case('fwd:512:linear')
+
+
+def test_authors_table_sets_ours_against_their_figures():
+    from benchmark import _authors_table
+    row = dict(mode='forward', res=1024, pos_bias='interpolate', img_size=512, impl='ext',
+               median_ms=13000.0, memory_mb=2024.0)
+    other = dict(row, impl='torch', median_ms=1.0)
+    lines = _authors_table([other, row])
+    assert len(lines) == 3  # header, rule, the one case measured
+    assert '| forward 1024, interpolate (img_size 512), ext | 26.00 | 13.00 | 0.50x | 4048 | ' \
+           '2024 | 0.50x |' == lines[2]
+
+
+def test_tiny_run_writes_the_tables(tmp_path):
+    out = tmp_path / 'bench'
+    res = subprocess.run(
+        [sys.executable, str(ROOT / 'tools/analysis_tools/benchmark.py'), '--arch', 'micro',
+         '--threads', '1', '--repeats', '1', '--warmup', '0', '--impls', 'torch',
+         '--matmul-n', '256', '--case', 'forward:64:interpolate:96', '--out', str(out)],
+        capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = json.loads(out.with_suffix('.json').read_text())
+    (row, ) = data['results']
+    assert (row['mode'], row['res'], row['img_size'], row['impl']) == ('forward', 64, 96, 'torch')
+    assert row['macs'] > 1e8 and data['machine']['matmul_gmacs'] > 0
+    assert 0 < row['model_mb'] < row['memory_mb']
+    assert row['memory_mb'] == pytest.approx(row['model_mb'] + row['peak_mem_mb'])
+    md = out.with_suffix('.md').read_text()
+    assert '| forward | 64x64 | interpolate (96) | torch |' in md and 'x floor' in md
