@@ -6,7 +6,8 @@ traces, the sliding-window ops take their pure-PyTorch path
 (:func:`mmtransnext.ops.export_guard.tracing_for_export`), so the graph holds standard
 ONNX operators only; :func:`custom_ops` checks that on the result. The position bias is
 computed before the trace and enters the graph as one constant per block
-(:mod:`.frozen_bias`). What else depends on the size only (window padding masks, valid
+(:mod:`.frozen_bias`); adaptive average pools export exactly at any size
+(:mod:`.adaptive_pool`). What else depends on the size only (window padding masks, valid
 counts, softplus(temperature)) the exporter's folding leaves as small subgraphs: sizes are
 traced as tensors, so the models' caches miss. :func:`fold_constants` folds them with
 onnxruntime's basic optimisations (standard ONNX operators in, standard out), and
@@ -18,6 +19,7 @@ import warnings
 import torch
 
 from mmtransnext.models.backbones.transnext import check_input_size
+from .adaptive_pool import exact_adaptive_pool
 from .frozen_bias import frozen_position_bias
 
 OPSET = 17  # LayerNormalization, GridSample (Mask2Former's deformable attention)
@@ -45,7 +47,8 @@ def check_shape(shape):
 def export_onnx(graph, x, path, opset=OPSET):
     """Trace ``graph(x)`` into the ONNX file ``path``; returns the output names."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with frozen_position_bias(graph, x), torch.no_grad(), warnings.catch_warnings():
+    with frozen_position_bias(graph, x), exact_adaptive_pool(opset), torch.no_grad(), \
+            warnings.catch_warnings():
         # "converting a tensor to a Python value": sizes become constants, as intended
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         names = graph.output_names(graph(x))
