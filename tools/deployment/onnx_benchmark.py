@@ -57,14 +57,15 @@ def markdown(rows, command):
     import onnxruntime
     loads = [r['load_avg_1min'] for r in rows]
     lines = [
-        f'# onnxruntime vs PyTorch eager on CPU ({rows[0]["threads"]} threads)', '',
+        f'# onnxruntime vs PyTorch eager on CPU, {rows[0]["threads"]} thread(s)', '',
         f'`{command}`', '',
         f'{cpu_name()} ({os.cpu_count()} logical CPUs); torch {torch.__version__}, '
         f'onnxruntime {onnxruntime.__version__}; batch 1, fp32, random weights; medians of '
         f'{rows[0]["runs"]} runs, onnxruntime and eager alternating. Parity: max abs '
         f'difference of all outputs (limit {TOLERANCE:g}). 1-minute load average after '
         f'each case: {", ".join(map(str, loads))} (other work on the machine inflates '
-        'both times).', '',
+        'both times). Eager computes the position bias (log-CPB MLP) in every forward, as '
+        'the PyTorch model does; the ONNX graph holds it as constants.', '',
         '| model | input | position bias | onnxruntime (ms) | eager (ms) | eager / ort '
         '| max abs diff |',
         '|---|---|---|---|---|---|---|']
