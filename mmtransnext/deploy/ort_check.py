@@ -38,6 +38,10 @@ def compare(session, graph, x):
     got = session.run(names, {session.get_inputs()[0].name: x.numpy()})
     if len(got) != len(expected):
         raise RuntimeError(f'the ONNX graph has {len(got)} outputs, the model {len(expected)}')
+    for name, g, e in zip(names, got, expected):
+        if g.shape != tuple(e.shape):
+            raise RuntimeError(f'{name}: onnxruntime gives shape {g.shape}, the model '
+                               f'{tuple(e.shape)}')
     return {name: float(np.abs(g - e.numpy()).max()) if g.size else 0.0
             for name, g, e in zip(names, got, expected)}
 

@@ -39,8 +39,9 @@ def run_case(name, config, part, pos_bias, size, threads, runs, tmp):
     session = ort_session(path, threads)
     diff = max(compare(session, graph, x).values())
     timing = latency(session, graph, x, threads, runs)
-    row = dict(load_avg_1min=round(os.getloadavg()[0], 2), case=name, size=size, pos_bias=pos_bias, threads=threads, runs=runs,
-               ort_ms=round(timing.ort_ms, 1), eager_ms=round(timing.eager_ms, 1),
+    row = dict(load_avg_1min=round(os.getloadavg()[0], 2), case=name, size=size,
+               pos_bias=pos_bias, threads=threads, runs=runs, ort_ms=round(timing.ort_ms, 1),
+               eager_ms=round(timing.eager_ms, 1),
                speedup=round(timing.eager_ms / timing.ort_ms, 2), max_abs_diff=diff)
     print(row, flush=True)
     return row
