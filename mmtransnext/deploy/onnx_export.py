@@ -18,7 +18,7 @@ import warnings
 
 import torch
 
-from mmtransnext.models.backbones.transnext import check_input_size
+from mmtransnext.models.backbones.transnext import MIN_INPUT_SIZE
 from .adaptive_pool import exact_adaptive_pool
 from .frozen_bias import frozen_position_bias
 
@@ -40,7 +40,9 @@ def check_shape(shape):
     if len(shape) != 2:
         raise ValueError(f'--shape takes H W, got {shape}')
     height, width = (int(s) for s in shape)
-    check_input_size(height, width)
+    if min(height, width) < MIN_INPUT_SIZE:  # what the backbone's forward would refuse
+        raise ValueError(f'--shape {height} {width}: TransNeXt needs inputs of at least '
+                         f'{MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels, got {height}x{width}')
     return height, width
 
 

@@ -18,13 +18,6 @@ from .arch_settings import resolve_arch
 MIN_INPUT_SIZE = 32
 
 
-def check_input_size(height: int, width: int) -> None:
-    if min(height, width) < MIN_INPUT_SIZE:
-        raise ValueError(f'TransNeXt needs inputs of at least {MIN_INPUT_SIZE}x'
-                         f'{MIN_INPUT_SIZE} pixels, got {height}x{width}; '
-                         'resize or pad the images.')
-
-
 def _pair(value):
     return (value, value) if isinstance(value, int) else tuple(value)
 
@@ -182,7 +175,10 @@ class TransNeXt(BaseModule):
                 f'TransNeXt was built for {self.in_channels}-channel input but got '
                 f'{x.shape[1]} channels; convert the images or set in_channels='
                 f'{x.shape[1]} (pre-trained stem weights expect 3).')
-        check_input_size(*x.shape[-2:])
+        if min(x.shape[-2:]) < MIN_INPUT_SIZE:
+            raise ValueError(f'TransNeXt needs inputs of at least {MIN_INPUT_SIZE}x'
+                             f'{MIN_INPUT_SIZE} pixels, got {x.shape[-2]}x{x.shape[-1]}; '
+                             'resize or pad the images.')
 
     def _run_block(self, block, x, height, width):
         if self.with_cp and x.requires_grad:
