@@ -22,13 +22,14 @@ setup: $(VENV)/.ext
 
 # The pinned stack. mmcv has no wheel on PyPI for this torch: it is built from source once
 # (about 8 min on 2 cores) against the installed torch; pip's wheel cache serves later venvs.
-$(VENV)/.stack: requirements/constraints.txt requirements/runtime.txt requirements/tests.txt
+$(VENV)/.stack: requirements/constraints.txt requirements/runtime.txt requirements/tests.txt \
+		requirements/deploy.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) setuptools wheel ninja numpy
 	$(PIP) torch torchvision
 	$(PIP) mmengine opencv-python
 	MAX_JOBS=$(MAX_JOBS) FORCE_CUDA=0 $(PIP) --no-build-isolation mmcv
-	$(PIP) -r requirements/runtime.txt -r requirements/tests.txt
+	$(PIP) -r requirements/runtime.txt -r requirements/tests.txt -r requirements/deploy.txt
 	touch $@
 
 # mmtransnext itself, editable, with its compiled ops (mmtransnext._ext).

@@ -5,6 +5,8 @@
   * else pure PyTorch (``sliding_window_torch``), after a one-time warning naming the fix.
 ``MMTRANSNEXT_OPS=torch`` forces PyTorch; ``MMTRANSNEXT_OPS=ext`` forces the extension and
 makes a missing one an error. All implementations compute the same numbers.
+During an ONNX export (:func:`.export_guard.tracing_for_export`) the PyTorch path is taken
+whatever the setting: the exported graph then holds standard ONNX operators only.
 
 Under autocast (``torch.autocast``, mmengine's AmpOptimWrapper) both ops behave like
 matmul: floating inputs are cast to the autocast dtype (fp16 or bf16) and the kernels
@@ -16,6 +18,7 @@ import warnings
 import torch
 
 from mmtransnext.models.layers.window_geometry import check_window_size
+from .export_guard import tracing_for_export
 from .sliding_window_torch import sliding_av_torch, sliding_qk_torch
 
 BUILD_HINT = ('build it with `make setup` (or `pip install --no-build-isolation -e .` '
@@ -47,6 +50,8 @@ def _ext_supports(ops, tensor) -> bool:
 
 def _use_ext(tensor) -> bool:
     global _warned
+    if tracing_for_export():
+        return False
     impl = requested_impl()
     if impl == 'torch':
         return False
