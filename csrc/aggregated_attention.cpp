@@ -53,9 +53,12 @@ AggregatedAttentionInputs checked_inputs(const char* op, const at::Tensor& q,
   check_shape(op, "pos_bias", pos_bias, {heads, N, P});
   check_shape(op, "learnable_tokens", learnable_tokens, {heads, d, nk});
   check_shape(op, "learnable_bias", learnable_bias, {heads, nk});
-  return {q.contiguous(), q_scaled.contiguous(), key.contiguous(), value.contiguous(),
-          key_pool.contiguous(), value_pool.contiguous(), rpb.contiguous(),
-          pos_bias.contiguous(), learnable_tokens.contiguous(), learnable_bias.contiguous()};
+  // detached: the kernel runs ATen matmuls on views of them (autograd is the op's own)
+  const auto prep = [](const at::Tensor& t) { return t.detach().contiguous(); };
+  return {prep(q),          prep(q_scaled),   prep(key),
+          prep(value),      prep(key_pool),   prep(value_pool),
+          prep(rpb),        prep(pos_bias),   prep(learnable_tokens),
+          prep(learnable_bias)};
 }
 
 std::tuple<at::Tensor, at::Tensor> aggregated_attention_cpu_entry(
@@ -86,8 +89,9 @@ std::vector<at::Tensor> aggregated_attention_backward_cpu_entry(
   TORCH_CHECK(lse.sizes() == q.sizes().slice(0, 3) && lse.scalar_type() == acc, op,
               ": lse must be ", acc, " of shape ", q.sizes().slice(0, 3), ", got ",
               lse.scalar_type(), " ", lse.sizes());
-  return aggregated_attention_backward_cpu(grad_out.contiguous(), in, lse.contiguous(), height,
-                                           width, kernel_size);
+  return aggregated_attention_backward_cpu(grad_out.detach().contiguous(), in,
+                                           lse.detach().contiguous(), height, width,
+                                           kernel_size);
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "window_geometry.h"
@@ -21,6 +23,27 @@ namespace mmtransnext {
 template <typename acc_t>
 HOST_DEVICE_INLINE acc_t neg_inf() {
   return -std::numeric_limits<acc_t>::infinity();
+}
+
+// 2^i as a float, -126 <= i <= 127, from its bits.
+HOST_DEVICE_INLINE float pow2i(int i) {
+  const uint32_t bits = static_cast<uint32_t>(i + 127) << 23;
+  float f;
+  memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+// Sum of n values with 8 independent partial sums (vectorisable, fixed order).
+template <typename acc_t>
+HOST_DEVICE_INLINE acc_t sum(const acc_t* v, int64_t n) {
+  acc_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int l = 0; l < 8; ++l) s[l] += v[i + l];
+  }
+  acc_t t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+  for (; i < n; ++i) t += v[i];
+  return t;
 }
 
 // Window logits l[j] (-inf outside); returns their max (finite: the centre is inside).
@@ -41,15 +64,38 @@ HOST_DEVICE_INLINE acc_t window_logits(const Geometry& g, int64_t y, int64_t x,
   return m;
 }
 
+// exp(x) for x <= 0 (and NaN) in float, by range reduction x = n ln2 + r, |r| <= ln2 / 2, and
+// a degree-7 polynomial for exp(r) (the classic minimax coefficients; about 1 ulp). Plain
+// arithmetic without branches or calls, so that loops over rows auto-vectorise on the CPU
+// (std::exp is a scalar libm call there). x < -87.3 (exp underflows) gives 0; NaN stays NaN
+// (it reaches p; the mask multiplies NaN by 0).
+HOST_DEVICE_INLINE float exp_nonpositive(float x) {
+  constexpr float kMin = -87.33654f;
+  const float xc = x < kMin ? kMin : x;
+  const float t = xc * 1.44269504088896341f;
+  const float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest (|t| < 2^22)
+  const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  return p * pow2i(static_cast<int>(n)) * static_cast<float>(!(x < kMin));
+}
+
 // v[i] <- exp(v[i] - shift); returns the sum (exp(-inf) = 0 for outside positions).
 template <typename acc_t>
 HOST_DEVICE_INLINE acc_t exp_shift(acc_t* v, int64_t n, acc_t shift) {
-  acc_t s = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    v[i] = std::exp(v[i] - shift);
-    s += v[i];
-  }
-  return s;
+  for (int64_t i = 0; i < n; ++i) v[i] = std::exp(v[i] - shift);
+  return sum(v, n);
+}
+
+template <>
+HOST_DEVICE_INLINE float exp_shift<float>(float* v, int64_t n, float shift) {
+  for (int64_t i = 0; i < n; ++i) v[i] = exp_nonpositive(v[i] - shift);
+  return sum(v, n);
 }
 
 // Learnable window weight q . lt_t[j] + lb[j] (lt_t: [k*k, d], the transposed tokens).
@@ -77,17 +123,17 @@ HOST_DEVICE_INLINE void window_output(const Geometry& g, int64_t y, int64_t x,
   }
 }
 
-// Backward of one row. In: a (window probs), dw[j] = dO . v[p + o_j] (0 outside),
-// b (pooled probs), db[m] = dO . vp[m]. Out: dl (window logit grads) and db overwritten by
-// the pooled logit grads: softmax backward g_i = a_i (dA_i - sum_k a_k dA_k) over both parts.
+// Softmax backward of one part of a row, in place: da_i <- a_i (da_i - D), where
+// D = sum_k a_k da_k over BOTH parts (window and pooled) of the row.
 template <typename acc_t>
-HOST_DEVICE_INLINE void softmax_backward(const acc_t* a, const acc_t* dw, acc_t* dl,
-                                         int64_t nk, const acc_t* b, acc_t* db, int64_t P) {
-  acc_t D = 0;
-  for (int64_t j = 0; j < nk; ++j) D += a[j] * dw[j];
-  for (int64_t m = 0; m < P; ++m) D += b[m] * db[m];
-  for (int64_t j = 0; j < nk; ++j) dl[j] = a[j] * (dw[j] - D);
-  for (int64_t m = 0; m < P; ++m) db[m] = b[m] * (db[m] - D);
+HOST_DEVICE_INLINE void softmax_grad(const acc_t* a, acc_t* da, int64_t n, acc_t D) {
+  for (int64_t i = 0; i < n; ++i) da[i] = a[i] * (da[i] - D);
+}
+
+// sum_i a_i b_i over contiguous rows (the D of softmax_grad), fixed order.
+template <typename acc_t>
+HOST_DEVICE_INLINE acc_t row_dot(const acc_t* a, const acc_t* b, int64_t n) {
+  return dot<acc_t>(a, b, n);
 }
 
 }  // namespace mmtransnext

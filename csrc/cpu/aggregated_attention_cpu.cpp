@@ -17,12 +17,16 @@
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/LegacyTypeDispatch.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "aggregated_attention.h"
 #include "common/aggregated_attention_math.h"
+#include "cpu/row_kernels_cpu.h"
 #include "cpu/window_kernels_cpu.h"
 
 namespace mmtransnext {
@@ -43,6 +47,13 @@ Sizes make_sizes(const at::Tensor& q, const at::Tensor& kp, int64_t height, int6
           make_geometry(height, width, kernel_size)};
 }
 
+// Inside the kernel's threads, ATen calls (matmuls on scratch and input views) go straight to
+// the CPU kernels: no autograd, no autocast (dispatch state is per thread).
+struct PlainDispatch {
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
+  c10::impl::ExcludeDispatchKeyGuard no_autocast{c10::autocast_dispatch_keyset};
+};
+
 // rows [n0, n0 + nb) of a [N, d] matrix as an acc_t [nb, d] tensor in `dst` (a scratch).
 template <typename scalar_t, typename acc_t>
 at::Tensor load_block(const scalar_t* src, int64_t n0, int64_t nb, int64_t d, at::Tensor& dst) {
@@ -50,6 +61,17 @@ at::Tensor load_block(const scalar_t* src, int64_t n0, int64_t nb, int64_t d, at
   const scalar_t* in = src + n0 * d;
   for (int64_t i = 0; i < nb * d; ++i) out[i] = acc_t(in[i]);
   return dst.narrow(0, 0, nb);
+}
+
+// A row of n values in acc_t: the row itself when the types agree, else converted into buf.
+template <typename scalar_t, typename acc_t>
+const acc_t* row_as_acc(const scalar_t* src, int64_t n, acc_t* buf) {
+  if constexpr (std::is_same_v<scalar_t, acc_t>) {
+    return src;
+  } else {
+    for (int64_t i = 0; i < n; ++i) buf[i] = acc_t(src[i]);
+    return buf;
+  }
 }
 
 // out[o, i] = sum_c part[o, c, i]: the partial sums of the chunks, added in chunk order.
@@ -99,10 +121,11 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
   const int64_t tasks = s.B * s.heads * s.nblocks;
   at::parallel_for(0, tasks, cpu::grain_for(kBlock * (P + nk) * d * 2), [&](int64_t begin,
                                                                            int64_t end) {
+    const PlainDispatch plain;
     at::Tensor q_buf = at::empty({kBlock, d}, acc_opts);
     at::Tensor o_buf = at::empty({kBlock, d}, acc_opts);
     at::Tensor s_buf = at::empty({kBlock, P}, acc_opts);
-    std::vector<acc_t> a(nk), w(nk);
+    std::vector<acc_t> a(nk), w(nk), pb_buf(P);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t bh = t / s.nblocks, h = bh % s.heads;
       const int64_t n0 = (t % s.nblocks) * kBlock, nb = std::min(kBlock, s.N - n0);
@@ -120,14 +143,11 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
         const scalar_t* pb_row = pb + (h * s.N + n) * P;
         acc_t m = window_logits<acc_t>(g, y, x, qs + (base + n) * d, kn + base * d,
                                        rpb + h * nk, d, a.data());
-        for (int64_t k = 0; k < P; ++k) {
-          srow[k] += acc_t(pb_row[k]);
-          m = srow[k] > m ? srow[k] : m;
-        }
-        const acc_t sum = exp_shift(a.data(), nk, m) + exp_shift(srow, P, m);
+        m = cpu::add_max(srow, row_as_acc(pb_row, P, pb_buf.data()), P, m);
+        const acc_t sum = exp_shift(a.data(), nk, m) + cpu::exp_sum(srow, P, m);
         const acc_t inv = acc_t(1) / sum;
         for (int64_t j = 0; j < nk; ++j) a[j] *= inv;
-        for (int64_t k = 0; k < P; ++k) srow[k] *= inv;
+        cpu::scale(srow, P, inv);
         lse_p[base + n] = m + std::log(sum);
         acc_t* orow = O + i * d;
         std::fill(orow, orow + d, acc_t(0));
@@ -182,12 +202,13 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
   const acc_t* lse_p = lse.const_data_ptr<acc_t>();
 
   at::parallel_for(0, heads * chunks, 1, [&](int64_t begin, int64_t end) {
+    const PlainDispatch plain;
     at::Tensor q_buf = at::empty({kBlock, d}, acc_opts);
     at::Tensor go_buf = at::empty({kBlock, d}, acc_opts);
     at::Tensor dqs_buf = at::empty({kBlock, d}, acc_opts);
     at::Tensor s_buf = at::empty({kBlock, P}, acc_opts);
     at::Tensor ds_buf = at::empty({kBlock, P}, acc_opts);
-    std::vector<acc_t> a(nk), dw(nk), dq(d);
+    std::vector<acc_t> a(nk), dw(nk), dq(d), pb_buf(P);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t h = t / chunks, chunk = t % chunks;
       const int64_t blk_end = std::min(s.nblocks, (chunk + 1) * per_chunk);
@@ -218,8 +239,8 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
             acc_t* srow = S + i * P;
             acc_t* dsrow = dS + i * P;
             const scalar_t* pb_row = pb + (h * N + n) * P;
-            for (int64_t k = 0; k < P; ++k) srow[k] += acc_t(pb_row[k]);
-            exp_shift(srow, P, l);
+            cpu::add(srow, row_as_acc(pb_row, P, pb_buf.data()), P);
+            cpu::exp_sum(srow, P, l);
             window_logits<acc_t>(g, y, x, qs + (base + n) * d, kn + base * d, rpb + h * nk, d,
                                  a.data());
             exp_shift(a.data(), nk, l);
@@ -239,7 +260,11 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
               axpy(dw[j], q_n, lt_acc + j * d, d);            // ... of the tokens
               lb_acc[j] += dw[j];                             // ... of the bias
             }
-            softmax_backward(a.data(), dw.data(), dl, nk, srow, dsrow, P);
+            acc_t D = cpu::row_dot(srow, dsrow, P);
+            for (int64_t j = 0; j < nk; ++j) D += a[j] * dw[j];
+            std::copy(dw.begin(), dw.end(), dl);
+            softmax_grad(a.data(), dl, nk, D);
+            cpu::softmax_grad(srow, dsrow, P, D);
             acc_t* dqs_row = dQS + i * d;
             std::fill(dqs_row, dqs_row + d, acc_t(0));
             for (int64_t j = 0; j < nk; ++j) {
@@ -252,7 +277,7 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
             if (b == 0) {
               std::copy(dsrow, dsrow + P, gpb_row);
             } else {
-              for (int64_t k = 0; k < P; ++k) gpb_row[k] += dsrow[k];
+              cpu::add(gpb_row, dsrow, P);
             }
             scalar_t* gq = grad_q.mutable_data_ptr<scalar_t>() + (base + n) * d;
             for (int64_t c = 0; c < d; ++c) gq[c] = scalar_t(dq[c]);

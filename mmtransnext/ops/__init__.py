@@ -1,4 +1,4 @@
-from .aggregated_attention import AttentionInputs, aggregated_attention
+from .attention import AttentionInputs, aggregated_attention
 from .sliding_window import requested_impl, sliding_window_av, sliding_window_qk
 
 __all__ = ['sliding_window_qk', 'sliding_window_av', 'requested_impl', 'AttentionInputs',

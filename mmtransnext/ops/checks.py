@@ -5,11 +5,21 @@ Used by the Python entry points (``sliding_window_qk`` / ``sliding_window_av``, 
 (:mod:`.ext_registration`) and by the model layers (``check_window_size``). The compiled ops
 check the same rules with the same messages in C++ (csrc/common/checks.h), so a raw
 ``torch.ops.mmtransnext`` call fails like the Python API; the tests run every bad-input case
-on both. Shape equalities use ``torch._check`` so that they also hold for symbolic shapes.
+on both.
 """
 import torch
 
 FLOAT_ACC = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
+
+
+def _require(cond, message) -> None:
+    """ValueError(message()) unless cond; a symbolic condition (FakeTensor shapes under dynamic
+    tracing) goes to torch._check instead of being specialised."""
+    if isinstance(cond, bool):
+        if not cond:
+            raise ValueError(message())
+    else:
+        torch._check(cond, message)
 
 
 def acc_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -27,7 +37,7 @@ def check_window_size(kernel_size, op: str = None) -> None:
 
 def check_window(op, height, width, kernel_size):
     check_window_size(kernel_size, op)
-    torch._check(height >= 1 and width >= 1,
+    _require(height >= 1 and width >= 1,
                  lambda: f'{op}: height and width must be positive, got {height} x {width}')
 
 
@@ -42,12 +52,12 @@ def check_like(op, name, t, like):
 
 
 def check_shape(op, name, t, shape):
-    torch._check(tuple(t.shape) == tuple(shape),
+    _require(tuple(t.shape) == tuple(shape),
                  lambda: f'{op}: {name} must have shape {tuple(shape)}, got {tuple(t.shape)}')
 
 
 def check_tokens(op, a, height, width):
-    torch._check(a.shape[2] == height * width,
+    _require(a.shape[2] == height * width,
                  lambda: f'{op}: H*W = {height}*{width} = {height * width} but the tensors hold '
                          f'N = {a.shape[2]} tokens')
 
@@ -63,7 +73,7 @@ def _check_pair(op, na, a, nb, b):
                          f'{tuple(a.shape)} and {nb} {tuple(b.shape)}')
     check_like(op, nb, b, a)
     for i in range(3):
-        torch._check(a.shape[i] == b.shape[i],
+        _require(a.shape[i] == b.shape[i],
                      lambda: f'{op}: batch, heads and tokens must match, got {na} '
                              f'{tuple(a.shape)} and {nb} {tuple(b.shape)}')
     if not a.is_floating_point():
@@ -73,14 +83,14 @@ def _check_pair(op, na, a, nb, b):
 def check_qk(op, q, k, height, width, kernel_size):
     check_window(op, height, width, kernel_size)
     _check_pair(op, 'q', q, 'k', k)
-    torch._check(q.shape[3] == k.shape[3],
+    _require(q.shape[3] == k.shape[3],
                  lambda: f'{op}: head_dim of q ({q.shape[3]}) and k ({k.shape[3]}) differ')
     check_tokens(op, q, height, width)
 
 
 def check_rpb(op, q, rpb, kernel_size):
     nk = kernel_size * kernel_size
-    torch._check(rpb.dim() == 2 and rpb.shape[0] == q.shape[1] and rpb.shape[1] == nk,
+    _require(rpb.dim() == 2 and rpb.shape[0] == q.shape[1] and rpb.shape[1] == nk,
                  lambda: f'{op}: rpb must be [heads, k*k] = [{q.shape[1]}, {nk}], got '
                          f'{tuple(rpb.shape)}')
     check_like(op, 'rpb', rpb, q)
@@ -90,7 +100,7 @@ def check_av(op, attn, v, height, width, kernel_size):
     check_window(op, height, width, kernel_size)
     _check_pair(op, 'attn', attn, 'v', v)
     nk = kernel_size * kernel_size
-    torch._check(attn.shape[3] == nk,
+    _require(attn.shape[3] == nk,
                  lambda: f'{op}: attn has {attn.shape[3]} window entries, kernel_size '
                          f'{kernel_size} needs {nk}')
     check_tokens(op, v, height, width)
@@ -112,11 +122,11 @@ def check_aggregated_attention(op, tensors, height, width, kernel_size, pool_hei
     for name, t in zip(AGGREGATED_INPUTS, tensors):
         check_like(op, name, t, q)
     B, heads, N, d = q.shape
-    torch._check(B >= 1, lambda: f'{op}: empty batch (B = 0): nothing to attend to')
+    _require(B >= 1, lambda: f'{op}: empty batch (B = 0): nothing to attend to')
     check_tokens(op, q, height, width)
-    torch._check(pool_height >= 1 and pool_width >= 1,
+    _require(pool_height >= 1 and pool_width >= 1,
                  lambda: f'{op}: pooled grid must be positive, got {pool_height} x {pool_width}')
-    torch._check(pool_height <= height and pool_width <= width,
+    _require(pool_height <= height and pool_width <= width,
                  lambda: f'{op}: pooled grid {pool_height} x {pool_width} is larger than the '
                          f'query grid {height} x {width}: the pooled path must not have more '
                          'rows or columns than the token map (use the torch path, '

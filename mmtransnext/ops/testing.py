@@ -7,7 +7,7 @@ attention logits stay in the range the model produces.
 import torch
 import torch.nn.functional as F
 
-from .aggregated_attention import AttentionInputs
+from .attention import AttentionInputs
 
 
 def _generator(seed):

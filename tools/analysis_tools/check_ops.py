@@ -20,7 +20,7 @@ import time
 import torch
 
 from mmtransnext.ops import ext_loader
-from mmtransnext.ops.aggregated_attention import AttentionInputs, aggregated_attention_torch
+from mmtransnext.ops.attention import AttentionInputs, aggregated_attention_torch
 from mmtransnext.ops.sliding_window_torch import sliding_av_torch, sliding_qk_torch
 from mmtransnext.ops.testing import attention_inputs, window_inputs
 from mmtransnext.ops.window_geometry import outside_mask

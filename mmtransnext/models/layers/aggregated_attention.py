@@ -5,7 +5,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmtransnext.ops import AttentionInputs, aggregated_attention
-from mmtransnext.ops.aggregated_attention import attention_probs
+from mmtransnext.ops.attention import attention_probs
 from .position_bias import LogCPB
 from .window_geometry import check_window_size, valid_counts
 
