@@ -146,6 +146,26 @@ def test_attention_dropout_takes_torch_path(torch_calls):
     assert not torch.allclose(out, aggregated_attention_torch(a, H, W, ks))
 
 
+def test_module_attention_dropout(torch_calls):
+    """AggregatedAttention with attn_drop > 0 takes the torch path in training only."""
+    from mmtransnext.models.layers import AggregatedAttention
+    attn = AggregatedAttention(dim=16, num_heads=2, sr_ratio=2, window_size=3, attn_drop=0.5,
+                               stride=8, img_size=(40, 56), pretrain_size=224,
+                               pos_bias='extrapolate')
+    x = torch.randn(1, 35, 16)
+    attn.train()
+    attn(x, 5, 7)
+    assert torch_calls == [1]
+    attn.eval()
+    with torch.no_grad():
+        out = attn(x, 5, 7)
+    assert torch_calls == [1]
+    with torch.no_grad():
+        ref = attn.proj(aggregated_attention_torch(
+            attn.attention_inputs(x, 5, 7)[0], 5, 7, 3).transpose(1, 2).reshape(1, 35, 16))
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
 def test_large_pooled_grid_takes_torch_path(torch_calls):
     """Linear mode's fixed 7x7 pool on a 5x6 map: the torch path pools up, as the reference."""
     a = make_attention_inputs(1, 2, 5, 6, 4, 3, (7, 7))

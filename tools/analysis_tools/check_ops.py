@@ -10,7 +10,8 @@ do not divide the map):
 then prints a timing table (ms, median of --repeat runs) of the compiled kernel against the
 torch path at a TransNeXt-T stage-1 shape. Exit status 1 on any mismatch.
 
-Usage: python tools/analysis_tools/check_ops.py --device cuda [--quick] [--out table.md]
+Usage: python tools/analysis_tools/check_ops.py --device cuda [--quick] [--kernel NAME]
+           [--out table.md]
 """
 import argparse
 import statistics
@@ -149,6 +150,8 @@ def main(argv=None):
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     parser.add_argument('--quick', action='store_true',
                         help='two shapes and a small timing case (the test suite runs this)')
+    parser.add_argument('--kernel', action='append', choices=tuple(KERNELS),
+                        help='check only this kernel (repeatable; default: all on the device)')
     parser.add_argument('--repeat', type=int, default=10, help='timed runs per entry')
     parser.add_argument('--out', help='also write the report (markdown) to this file')
     args = parser.parse_args(argv)
@@ -162,6 +165,12 @@ def main(argv=None):
                                    'mmtransnext._ext has no CUDA kernels (FORCE_CUDA=1 build)'))
         return 1
     kernels = CUDA_KERNELS if device == 'cuda' else tuple(KERNELS)
+    if args.kernel:
+        missing = [k for k in args.kernel if k not in kernels]
+        if missing:
+            print(f'no {device} kernel for {missing} (there: {kernels})')
+            return 1
+        kernels = tuple(args.kernel)
     shapes = SHAPES[:2] if args.quick else SHAPES
     name = torch.cuda.get_device_name() if device == 'cuda' else 'CPU'
     lines = [f'# mmtransnext ops self-check on {name} (torch {torch.__version__}, '
