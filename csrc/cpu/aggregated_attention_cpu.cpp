@@ -94,6 +94,25 @@ at::Tensor sum_chunks(const at::Tensor& part, at::ScalarType out_dtype) {
   return out.to(out_dtype);
 }
 
+// Raw pointers of the inputs, and the small tensors (pooled keys / values [B, heads, P, d],
+// transposed learnable tokens [heads, k*k, d], learnable bias) in the accumulation type.
+template <typename scalar_t>
+struct Operands {
+  using acc_t = at::opmath_type<scalar_t>;
+  const scalar_t *q, *qs, *kn, *v, *rpb, *pb;
+  at::Tensor kp, vp, lt_t, lb;
+  explicit Operands(const AggregatedAttentionInputs& in)
+      : q(in.q.const_data_ptr<scalar_t>()), qs(in.q_scaled.const_data_ptr<scalar_t>()),
+        kn(in.key.const_data_ptr<scalar_t>()), v(in.value.const_data_ptr<scalar_t>()),
+        rpb(in.rpb.const_data_ptr<scalar_t>()), pb(in.pos_bias.const_data_ptr<scalar_t>()) {
+    const auto acc = c10::CppTypeToScalarType<acc_t>::value;
+    kp = in.key_pool.to(acc);
+    vp = in.value_pool.to(acc);
+    lt_t = in.learnable_tokens.transpose(1, 2).to(acc).contiguous();
+    lb = in.learnable_bias.to(acc).contiguous();
+  }
+};
+
 template <typename scalar_t>
 std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs& in,
                                                 const Sizes& s) {
@@ -103,18 +122,9 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
   const int64_t d = s.d, P = s.P, nk = g.nk;
   at::Tensor out = at::empty_like(in.q);
   at::Tensor lse = at::empty({s.B, s.heads, s.N}, acc_opts);
-  // small [B, heads, P, d] / [heads, k*k, (d)] tensors in the accumulation type
-  const at::Tensor kp = in.key_pool.to(acc_opts.dtype());
-  const at::Tensor vp = in.value_pool.to(acc_opts.dtype());
-  const at::Tensor lt_t = in.learnable_tokens.transpose(1, 2).to(acc_opts.dtype()).contiguous();
-  const at::Tensor lb = in.learnable_bias.to(acc_opts.dtype()).contiguous();
-
-  const scalar_t* q = in.q.const_data_ptr<scalar_t>();
-  const scalar_t* qs = in.q_scaled.const_data_ptr<scalar_t>();
-  const scalar_t* kn = in.key.const_data_ptr<scalar_t>();
-  const scalar_t* v = in.value.const_data_ptr<scalar_t>();
-  const scalar_t* rpb = in.rpb.const_data_ptr<scalar_t>();
-  const scalar_t* pb = in.pos_bias.const_data_ptr<scalar_t>();
+  const Operands<scalar_t> x(in);
+  const scalar_t *q = x.q, *qs = x.qs, *kn = x.kn, *v = x.v, *rpb = x.rpb, *pb = x.pb;
+  const at::Tensor &kp = x.kp, &vp = x.vp, &lt_t = x.lt_t, &lb = x.lb;
   scalar_t* out_p = out.mutable_data_ptr<scalar_t>();
   acc_t* lse_p = lse.mutable_data_ptr<acc_t>();
 
@@ -174,10 +184,9 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
   const int64_t per_chunk = (s.nblocks + kTargetChunks - 1) / kTargetChunks;
   const int64_t chunks = (s.nblocks + per_chunk - 1) / per_chunk;
 
-  const at::Tensor kp = in.key_pool.to(acc_opts.dtype());
-  const at::Tensor vp = in.value_pool.to(acc_opts.dtype());
-  const at::Tensor lt_t = in.learnable_tokens.transpose(1, 2).to(acc_opts.dtype()).contiguous();
-  const at::Tensor lb = in.learnable_bias.to(acc_opts.dtype()).contiguous();
+  const Operands<scalar_t> x(in);
+  const scalar_t *q = x.q, *qs = x.qs, *kn = x.kn, *v = x.v, *rpb = x.rpb, *pb = x.pb;
+  const at::Tensor &kp = x.kp, &vp = x.vp, &lt_t = x.lt_t, &lb = x.lb;
 
   at::Tensor grad_q = at::empty_like(in.q);
   at::Tensor grad_qs = at::empty_like(in.q);
@@ -192,12 +201,6 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
   at::Tensor lb_part = at::zeros({heads, chunks, nk}, acc_opts);
   at::Tensor lt_part = at::zeros({heads, chunks, nk, d}, acc_opts);
 
-  const scalar_t* q = in.q.const_data_ptr<scalar_t>();
-  const scalar_t* qs = in.q_scaled.const_data_ptr<scalar_t>();
-  const scalar_t* kn = in.key.const_data_ptr<scalar_t>();
-  const scalar_t* v = in.value.const_data_ptr<scalar_t>();
-  const scalar_t* rpb = in.rpb.const_data_ptr<scalar_t>();
-  const scalar_t* pb = in.pos_bias.const_data_ptr<scalar_t>();
   const scalar_t* go = grad_out.const_data_ptr<scalar_t>();
   const acc_t* lse_p = lse.const_data_ptr<acc_t>();
 

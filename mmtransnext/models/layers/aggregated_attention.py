@@ -6,8 +6,9 @@ import torch.nn.functional as F
 
 from mmtransnext.ops import AttentionInputs, aggregated_attention
 from mmtransnext.ops.attention import attention_probs
+from mmtransnext.ops.checks import check_window_size
+from mmtransnext.ops.window_geometry import valid_counts
 from .position_bias import LogCPB
-from .window_geometry import check_window_size, valid_counts
 
 # softplus(TEMPERATURE_INIT) = 1 / 0.24
 TEMPERATURE_INIT = math.log(math.exp(1 / 0.24) - 1)
@@ -69,7 +70,7 @@ class AggregatedAttention(LogCPB):
         B, N, _ = x.shape
         return x.view(B, N, parts, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
 
-    # -- the attention core runs in mmtransnext.ops.aggregated_attention (fused op or torch) --
+    # -- the attention core runs in mmtransnext.ops.attention (fused op or torch path) --
     def attention_inputs(self, x, height, width):
         """(:class:`AttentionInputs`, pooled grid) of an H x W token map x [B, N, C]."""
         B, N, C = x.shape
