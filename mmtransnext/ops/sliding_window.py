@@ -49,9 +49,9 @@ def tracing() -> bool:
     """Whether the call is being traced or exported (torch.compile / torch.export, FX symbolic
     tracing, TorchScript, ONNX export): dispatch points that have a compiled-only path (the
     fused attention) take the torch path there."""
-    from torch.fx._symbolic_trace import is_fx_tracing
+    from torch.fx._symbolic_trace import is_fx_symbolic_tracing
     return (torch.compiler.is_compiling() or torch.jit.is_scripting() or torch.jit.is_tracing()
-            or torch.onnx.is_in_onnx_export() or is_fx_tracing())
+            or torch.onnx.is_in_onnx_export() or is_fx_symbolic_tracing())
 
 
 def _use_ext(tensor) -> bool:
