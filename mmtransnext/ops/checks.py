@@ -13,13 +13,13 @@ FLOAT_ACC = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
 
 
 def _require(cond, message) -> None:
-    """ValueError(message()) unless cond; a symbolic condition (FakeTensor shapes under dynamic
-    tracing) goes to torch._check instead of being specialised."""
-    if isinstance(cond, bool):
-        if not cond:
-            raise ValueError(message())
-    else:
+    """ValueError(message()) unless cond. A symbolic condition (FakeTensor shapes under
+    dynamic tracing) goes to torch._check instead of being specialised; under torch.jit.trace
+    shapes are tensors, and bool() of them works."""
+    if isinstance(cond, torch.SymBool):
         torch._check(cond, message)
+    elif not cond:
+        raise ValueError(message())
 
 
 def acc_dtype(dtype: torch.dtype) -> torch.dtype:
