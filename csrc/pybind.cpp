@@ -1,8 +1,8 @@
 // mmtransnext._ext: the one compiled module (laid out like mmcv._ext).
 //
 // Importing it registers the torch.ops.mmtransnext operators (schemas here, kernels in
-// sliding_window.cpp). Their fake (meta) kernels and autograd formulas are registered in
-// Python, in mmtransnext/ops/ext_registration.py, which torch imports on demand
+// sliding_window.cpp and aggregated_attention.cpp). Their fake (meta) kernels and autograd
+// formulas are registered in Python, in mmtransnext/ops/ext_registration.py, which torch imports on demand
 // (set_python_module) and mmtransnext.ops.ext_loader imports right after this module.
 #include <torch/extension.h>
 #include <torch/library.h>
@@ -32,6 +32,16 @@ TORCH_LIBRARY(mmtransnext, m) {
   // (grad_attn, grad_v); grad_attn is zero at outside positions.
   m.def("sliding_av_backward(Tensor grad_out, Tensor attn, Tensor v, int height, int width, "
         "int kernel_size) -> (Tensor, Tensor)");
+  // Fused aggregated attention (aggregated_attention.h): (out, lse); CPU kernel only.
+  m.def("aggregated_attention(Tensor q, Tensor q_scaled, Tensor key, Tensor value, "
+        "Tensor key_pool, Tensor value_pool, Tensor rpb, Tensor pos_bias, "
+        "Tensor learnable_tokens, Tensor learnable_bias, int height, int width, "
+        "int kernel_size, int pool_height, int pool_width) -> (Tensor, Tensor)");
+  // Gradients of the ten tensor inputs, in order; recomputes the probabilities from lse.
+  m.def("aggregated_attention_backward(Tensor grad_out, Tensor lse, Tensor q, Tensor q_scaled, "
+        "Tensor key, Tensor value, Tensor key_pool, Tensor value_pool, Tensor rpb, "
+        "Tensor pos_bias, Tensor learnable_tokens, Tensor learnable_bias, int height, "
+        "int width, int kernel_size, int pool_height, int pool_width) -> Tensor[]");
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -1,39 +1,24 @@
 // Input checks and device dispatch of the sliding-window ops (TORCH_LIBRARY_IMPL per device).
-// The checks mirror mmtransnext/ops/sliding_window.py and ext_registration.py, so a direct
-// torch.ops.mmtransnext call fails with the same clear message as the Python entry points.
+// The rules are those of common/checks.h, message for message those of mmtransnext/ops/checks.py,
+// so a direct torch.ops.mmtransnext call fails like the Python entry points.
 #include <torch/library.h>
 
+#include "common/checks.h"
 #include "sliding_window.h"
 
 namespace mmtransnext {
 namespace {
 
-void check_window(const char* op, int64_t height, int64_t width, int64_t kernel_size) {
-  TORCH_CHECK(kernel_size >= 1 && kernel_size % 2 == 1, op,
-              ": window size must be a positive odd integer (3, 5, 7, ...), got ", kernel_size,
-              ": the window is centred on its query token, which needs an odd size.");
-  TORCH_CHECK(height >= 1 && width >= 1, op, ": height and width must be positive, got ",
-              height, " x ", width);
-}
-
 void check_pair(const char* op, const char* na, const at::Tensor& a, const char* nb,
                 const at::Tensor& b) {
   TORCH_CHECK(a.dim() == 4 && b.dim() == 4, op, ": expected 4-D [B, heads, N, C] tensors, got ",
               na, " ", a.sizes(), " and ", nb, " ", b.sizes());
-  TORCH_CHECK(a.scalar_type() == b.scalar_type(), op, ": mixed dtypes ", a.scalar_type(), " (",
-              na, ") and ", b.scalar_type(), " (", nb, "); cast both to one dtype");
-  TORCH_CHECK(a.device() == b.device(), op, ": tensors on different devices (", na, " on ",
-              a.device(), ", ", nb, " on ", b.device(), "); move them to one device");
+  check_like(op, nb, b, a);
   TORCH_CHECK(a.size(0) == b.size(0) && a.size(1) == b.size(1) && a.size(2) == b.size(2), op,
               ": batch, heads and tokens must match, got ", na, " ", a.sizes(), " and ", nb, " ",
               b.sizes());
   TORCH_CHECK(at::isFloatingType(a.scalar_type()), op, ": expected floating-point tensors, got ",
               a.scalar_type());
-}
-
-void check_tokens(const char* op, const at::Tensor& a, int64_t height, int64_t width) {
-  TORCH_CHECK(a.size(2) == height * width, op, ": H*W = ", height, "*", width, " = ",
-              height * width, " but the tensors hold N = ", a.size(2), " tokens");
 }
 
 void check_qk(const char* op, const at::Tensor& q, const at::Tensor& k, int64_t height,
@@ -49,10 +34,7 @@ void check_rpb(const char* op, const at::Tensor& q, const at::Tensor& rpb, int64
   const int64_t nk = kernel_size * kernel_size;
   TORCH_CHECK(rpb.dim() == 2 && rpb.size(0) == q.size(1) && rpb.size(1) == nk, op,
               ": rpb must be [heads, k*k] = [", q.size(1), ", ", nk, "], got ", rpb.sizes());
-  TORCH_CHECK(rpb.scalar_type() == q.scalar_type(), op, ": mixed dtypes ", q.scalar_type(),
-              " (q) and ", rpb.scalar_type(), " (rpb); cast both to one dtype");
-  TORCH_CHECK(rpb.device() == q.device(), op, ": rpb on ", rpb.device(), ", q on ", q.device(),
-              "; move them to one device");
+  check_like(op, "rpb", rpb, q);
 }
 
 void check_av(const char* op, const at::Tensor& attn, const at::Tensor& v, int64_t height,
@@ -63,16 +45,6 @@ void check_av(const char* op, const at::Tensor& attn, const at::Tensor& v, int64
   TORCH_CHECK(attn.size(3) == nk, op, ": attn has ", attn.size(3),
               " window entries, kernel_size ", kernel_size, " needs ", nk);
   check_tokens(op, v, height, width);
-}
-
-void check_grad(const char* op, const char* name, const at::Tensor& grad, at::IntArrayRef shape,
-                const at::Tensor& like) {
-  TORCH_CHECK(grad.sizes() == shape, op, ": ", name, " must have shape ", shape, ", got ",
-              grad.sizes());
-  TORCH_CHECK(grad.scalar_type() == like.scalar_type(), op, ": mixed dtypes ",
-              grad.scalar_type(), " (", name, ") and ", like.scalar_type());
-  TORCH_CHECK(grad.device() == like.device(), op, ": ", name, " on ", grad.device(),
-              ", inputs on ", like.device(), "; move them to one device");
 }
 
 std::vector<int64_t> qk_shape(const at::Tensor& q, int64_t kernel_size) {

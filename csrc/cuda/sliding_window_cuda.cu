@@ -9,6 +9,8 @@
 //                fixed-order shared-memory tree, then one thread per (head, j) adds the
 //                partials in order. No atomics: bitwise deterministic.
 // fp32, fp64, fp16 and bf16 inputs; accumulation in at::opmath_type (fp32 for 16-bit types).
+// Neighbour indices and inside-the-image tests: ../common/window_geometry.h (HOST_DEVICE,
+// the same code the CPU kernels run).
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -19,6 +21,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "common/window_geometry.h"
 #include "sliding_window.h"
 
 namespace mmtransnext {
@@ -28,15 +31,6 @@ constexpr int kThreads = 256;
 constexpr int kLanes = 8;            // lanes per query in window_dot (divides 32)
 constexpr int64_t kRpbChunk = 4096;  // (batch, token) items per partial sum of the rpb grad
 constexpr int64_t kMaxBlocks = 1 << 20;
-
-struct Geometry {
-  int64_t H, W, ks, r, nk, N;
-};
-
-Geometry make_geometry(int64_t height, int64_t width, int64_t kernel_size) {
-  return {height, width, kernel_size, kernel_size / 2, kernel_size * kernel_size,
-          height * width};
-}
 
 int64_t num_blocks(int64_t threads_needed) {
   return std::max<int64_t>(1, std::min<int64_t>((threads_needed + kThreads - 1) / kThreads,
@@ -63,11 +57,11 @@ __global__ void window_dot_kernel(const scalar_t* __restrict__ a, const scalar_t
     const scalar_t* ap = a + qi * d;
     const scalar_t* bias_h = bias ? bias + (bh % heads) * g.nk : nullptr;
     for (int64_t j = 0; j < g.nk; ++j) {
-      const int64_t ny = y + j / g.ks - g.r, nx = x + j % g.ks - g.r;
-      const bool inside = active && ny >= 0 && ny < g.H && nx >= 0 && nx < g.W;
+      int64_t n = 0;
+      const bool inside = active && window_neighbour(g, y, x, j, &n);
       acc_t s = 0;
       if (inside) {
-        const scalar_t* bp = b + (bh * g.N + ny * g.W + nx) * d;
+        const scalar_t* bp = b + (bh * g.N + n) * d;
         for (int64_t c = lane; c < d; c += kLanes) s += acc_t(ap[c]) * acc_t(bp[c]);
       }
 #pragma unroll
@@ -94,16 +88,10 @@ __global__ void window_sum_kernel(const scalar_t* __restrict__ w, const scalar_t
     const int64_t bh = qi / g.N, p = qi % g.N;
     const int64_t y = p / g.W, x = p % g.W, base = bh * g.N;
     acc_t s = 0;
-    for (int64_t i = 0; i < g.ks; ++i) {
-      const int64_t ny = kTranspose ? y - (i - g.r) : y + (i - g.r);
-      if (ny < 0 || ny >= g.H) continue;
-      for (int64_t jj = 0; jj < g.ks; ++jj) {
-        const int64_t nx = kTranspose ? x - (jj - g.r) : x + (jj - g.r);
-        if (nx < 0 || nx >= g.W) continue;
-        const int64_t n = ny * g.W + nx;
-        s += acc_t(w[(base + (kTranspose ? n : p)) * g.nk + i * g.ks + jj]) *
-             acc_t(xs[(base + n) * d + c]);
-      }
+    for (int64_t j = 0; j < g.nk; ++j) {
+      int64_t n;
+      if (!window_neighbour<kTranspose>(g, y, x, j, &n)) continue;
+      s += acc_t(w[(base + (kTranspose ? n : p)) * g.nk + j]) * acc_t(xs[(base + n) * d + c]);
     }
     out[t] = static_cast<scalar_t>(s);
   }
@@ -117,12 +105,11 @@ __global__ void rpb_partial_kernel(const scalar_t* __restrict__ grad, acc_t* __r
   const int64_t total = B * g.N;
   const int64_t begin = chunk * kRpbChunk;
   const int64_t end = begin + kRpbChunk < total ? begin + kRpbChunk : total;
-  const int64_t dy = j / g.ks - g.r, dx = j % g.ks - g.r;
   acc_t s = 0;
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
     const int64_t b = i / g.N, p = i % g.N;
-    const int64_t ny = p / g.W + dy, nx = p % g.W + dx;
-    if (ny >= 0 && ny < g.H && nx >= 0 && nx < g.W)
+    int64_t n;
+    if (window_neighbour(g, p / g.W, p % g.W, j, &n))
       s += acc_t(grad[((b * heads + h) * g.N + p) * g.nk + j]);
   }
   __shared__ acc_t buf[kThreads];

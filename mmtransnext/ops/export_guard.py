@@ -1,10 +1,13 @@
-"""Whether the current call is being traced for a model export (ONNX).
+"""Whether the current call is being traced, in one place for every dispatch point.
 
-The dispatch point of the sliding-window ops (:mod:`.sliding_window`) asks this before it
-picks the compiled extension: while ``torch.onnx.export`` traces the model (the
-TorchScript-based exporter and the dynamo one alike) the ops take the pure-PyTorch path,
-so the exported graph holds standard ONNX operators only, never ``mmtransnext::*`` custom
-ops that no runtime knows. Compiled ops with their own dispatch ask the same predicate.
+* :func:`tracing_for_export`: ``torch.onnx.export`` runs (either exporter). The
+  sliding-window ops (:mod:`.sliding_window`) then take the pure-PyTorch path, so the
+  exported graph holds standard ONNX operators only, never ``mmtransnext::*`` custom ops
+  that no runtime knows. (They keep their compiled kernels under torch.compile, FX and
+  torch.jit.trace, which know them through their fake kernels.)
+* :func:`tracing`: any tracing or export (torch.compile / torch.export, FX symbolic
+  tracing, TorchScript, ONNX export). The fused attention (:mod:`.attention`), which has
+  no torch-level equivalent in a traced graph, takes the torch path then.
 """
 import torch
 
@@ -12,3 +15,10 @@ import torch
 def tracing_for_export() -> bool:
     """True while ``torch.onnx.export`` runs (either exporter)."""
     return torch.onnx.is_in_onnx_export()
+
+
+def tracing() -> bool:
+    """True while the call is traced or exported by any of torch's tracers."""
+    from torch.fx._symbolic_trace import is_fx_symbolic_tracing
+    return (torch.compiler.is_compiling() or torch.jit.is_scripting() or torch.jit.is_tracing()
+            or tracing_for_export() or is_fx_symbolic_tracing())

@@ -1,12 +1,14 @@
 """Python-side registration of the torch.ops.mmtransnext operators of ``mmtransnext._ext``.
 
 The C++ module defines the schemas and the CPU / CUDA kernels (csrc/pybind.cpp,
-csrc/sliding_window.cpp). This module adds what torch needs to trace and differentiate them:
+csrc/sliding_window.cpp, csrc/aggregated_attention.cpp). This module adds what torch needs to trace and differentiate them:
 
   * a fake ("meta") kernel for every op (``torch.library.register_fake``): shapes, dtypes and
     the same input checks as the C++ kernels, so torch.compile / FakeTensor / meta tensors work;
-  * autograd formulas for ``sliding_qk`` and ``sliding_av`` (``torch.library.register_autograd``)
-    that call the compiled ``sliding_qk_backward`` / ``sliding_av_backward`` ops.
+  * autograd formulas for ``sliding_qk``, ``sliding_av`` and ``aggregated_attention``
+    (``torch.library.register_autograd``) that call the compiled ``*_backward`` ops.
+
+The input rules are those of :mod:`.checks` (one copy, shared with the Python entry points).
 
 It is imported by :func:`mmtransnext.ops.ext_loader.load` right after the extension, and by
 torch itself when an op needs its fake kernel (the schema names this module as its
@@ -16,66 +18,11 @@ import torch
 
 from mmtransnext import _ext  # noqa: F401  (defines the torch.ops.mmtransnext schemas)
 
-__all__ = ['check_qk', 'check_av']
+from .checks import (AGGREGATED_INPUTS, acc_dtype, check_aggregated_attention, check_av,
+                     check_grad, check_qk, check_rpb, check_shape)
 
 
-def _check_window(op, height, width, kernel_size):
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f'{op}: window size must be a positive odd integer (3, 5, 7, ...), got '
-                         f'{kernel_size}: the window is centred on its query token, which needs '
-                         'an odd size.')
-    torch._check(height >= 1 and width >= 1,
-                 lambda: f'{op}: height and width must be positive, got {height} x {width}')
-
-
-def _check_pair(op, na, a, nb, b):
-    if a.dim() != 4 or b.dim() != 4:
-        raise ValueError(f'{op}: expected 4-D [B, heads, N, C] tensors, got {na} '
-                         f'{tuple(a.shape)} and {nb} {tuple(b.shape)}')
-    if a.dtype != b.dtype:
-        raise TypeError(f'{op}: mixed dtypes {a.dtype} ({na}) and {b.dtype} ({nb}); cast both '
-                        'to one dtype')
-    if a.device != b.device:
-        raise RuntimeError(f'{op}: tensors on different devices ({na} on {a.device}, {nb} on '
-                           f'{b.device}); move them to one device')
-    for i in range(3):
-        torch._check(a.shape[i] == b.shape[i],
-                     lambda: f'{op}: batch, heads and tokens must match, got {na} '
-                             f'{tuple(a.shape)} and {nb} {tuple(b.shape)}')
-
-
-def _check_tokens(op, a, height, width):
-    torch._check(a.shape[2] == height * width,
-                 lambda: f'{op}: H*W = {height}*{width} = {height * width} but the tensors hold '
-                         f'N = {a.shape[2]} tokens')
-
-
-def check_qk(op, q, k, height, width, kernel_size):
-    _check_window(op, height, width, kernel_size)
-    _check_pair(op, 'q', q, 'k', k)
-    torch._check(q.shape[3] == k.shape[3],
-                 lambda: f'{op}: head_dim of q ({q.shape[3]}) and k ({k.shape[3]}) differ')
-    _check_tokens(op, q, height, width)
-
-
-def check_av(op, attn, v, height, width, kernel_size):
-    _check_window(op, height, width, kernel_size)
-    _check_pair(op, 'attn', attn, 'v', v)
-    nk = kernel_size * kernel_size
-    torch._check(attn.shape[3] == nk,
-                 lambda: f'{op}: attn has {attn.shape[3]} window entries, kernel_size '
-                         f'{kernel_size} needs {nk}')
-    _check_tokens(op, v, height, width)
-
-
-def _check_like(op, name, t, shape, like):
-    torch._check(tuple(t.shape) == tuple(shape),
-                 lambda: f'{op}: {name} must have shape {tuple(shape)}, got {tuple(t.shape)}')
-    if t.dtype != like.dtype:
-        raise TypeError(f'{op}: mixed dtypes {t.dtype} ({name}) and {like.dtype}')
-    if t.device != like.device:
-        raise RuntimeError(f'{op}: {name} on {t.device}, inputs on {like.device}; move them to '
-                           'one device')
+_N_AGG = len(AGGREGATED_INPUTS)  # tensor inputs of aggregated_attention, then its ints
 
 
 def _qk_shape(q, kernel_size):
@@ -87,14 +34,14 @@ def _qk_shape(q, kernel_size):
 @torch.library.register_fake('mmtransnext::sliding_qk')
 def _sliding_qk_fake(q, k, rpb, height, width, kernel_size):
     check_qk('sliding_qk', q, k, height, width, kernel_size)
-    _check_like('sliding_qk', 'rpb', rpb, (q.shape[1], kernel_size * kernel_size), q)
+    check_rpb('sliding_qk', q, rpb, kernel_size)
     return q.new_empty(_qk_shape(q, kernel_size))
 
 
 @torch.library.register_fake('mmtransnext::sliding_qk_backward')
 def _sliding_qk_backward_fake(grad_attn, q, k, height, width, kernel_size):
     check_qk('sliding_qk_backward', q, k, height, width, kernel_size)
-    _check_like('sliding_qk_backward', 'grad_attn', grad_attn, _qk_shape(q, kernel_size), q)
+    check_grad('sliding_qk_backward', 'grad_attn', grad_attn, _qk_shape(q, kernel_size), q)
     return (q.new_empty(q.shape), k.new_empty(k.shape),
             q.new_empty((q.shape[1], kernel_size * kernel_size)))
 
@@ -108,8 +55,27 @@ def _sliding_av_fake(attn, v, height, width, kernel_size):
 @torch.library.register_fake('mmtransnext::sliding_av_backward')
 def _sliding_av_backward_fake(grad_out, attn, v, height, width, kernel_size):
     check_av('sliding_av_backward', attn, v, height, width, kernel_size)
-    _check_like('sliding_av_backward', 'grad_out', grad_out, v.shape, v)
+    check_grad('sliding_av_backward', 'grad_out', grad_out, v.shape, v)
     return attn.new_empty(attn.shape), v.new_empty(v.shape)
+
+
+@torch.library.register_fake('mmtransnext::aggregated_attention')
+def _aggregated_attention_fake(*args):
+    tensors, geometry = args[:_N_AGG], args[_N_AGG:]
+    check_aggregated_attention('aggregated_attention', tensors, *geometry)
+    q = tensors[0]
+    return q.new_empty(q.shape), q.new_empty(q.shape[:3], dtype=acc_dtype(q.dtype))
+
+
+@torch.library.register_fake('mmtransnext::aggregated_attention_backward')
+def _aggregated_attention_backward_fake(grad_out, lse, *args):
+    tensors, geometry = args[:_N_AGG], args[_N_AGG:]
+    op = 'aggregated_attention_backward'
+    check_aggregated_attention(op, tensors, *geometry)
+    q = tensors[0]
+    check_grad(op, 'grad_out', grad_out, q.shape, q)
+    check_shape(op, 'lse', lse, q.shape[:3])
+    return [t.new_empty(t.shape) for t in tensors]
 
 
 # -- autograd --------------------------------------------------------------------------------
@@ -144,3 +110,20 @@ torch.library.register_autograd('mmtransnext::sliding_qk', _qk_backward,
                                 setup_context=_qk_setup_context)
 torch.library.register_autograd('mmtransnext::sliding_av', _av_backward,
                                 setup_context=_av_setup_context)
+
+
+def _aggregated_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(output[1], *inputs[:_N_AGG])
+    ctx.geometry = inputs[_N_AGG:]
+    ctx.mark_non_differentiable(output[1])
+
+
+def _aggregated_backward(ctx, grad_out, _grad_lse):
+    lse, *tensors = ctx.saved_tensors
+    grads = torch.ops.mmtransnext.aggregated_attention_backward(grad_out, lse, *tensors,
+                                                                *ctx.geometry)
+    return (*grads, None, None, None, None, None)
+
+
+torch.library.register_autograd('mmtransnext::aggregated_attention', _aggregated_backward,
+                                setup_context=_aggregated_setup_context)

@@ -17,7 +17,7 @@ import warnings
 
 import torch
 
-from mmtransnext.models.layers.window_geometry import check_window_size
+from .checks import check_av, check_qk, check_rpb
 from .export_guard import tracing_for_export
 from .sliding_window_torch import sliding_av_torch, sliding_qk_torch
 
@@ -86,24 +86,6 @@ def _autocast(*tensors):
     return tuple(t.to(dtype) if t.is_floating_point() else t for t in tensors)
 
 
-def _check(q, k, height, width, kernel_size, what):
-    check_window_size(kernel_size)
-    if q.dim() != 4 or k.dim() != 4:
-        raise ValueError(f'{what}: expected 4-D [B, heads, N, C] tensors, got '
-                         f'{tuple(q.shape)} and {tuple(k.shape)}')
-    if q.dtype != k.dtype:
-        raise TypeError(f'{what}: mixed dtypes {q.dtype} and {k.dtype}; cast both to one dtype')
-    if q.device != k.device:
-        raise RuntimeError(f'{what}: tensors on different devices ({q.device}, {k.device}); '
-                           'move them to one device')
-    if q.shape[:3] != k.shape[:3]:
-        raise ValueError(f'{what}: batch, heads and tokens must match, got {tuple(q.shape)} '
-                         f'and {tuple(k.shape)}')
-    if q.shape[2] != height * width:
-        raise ValueError(f'{what}: H*W = {height}*{width} = {height * width} but the tensors '
-                         f'hold N = {q.shape[2]} tokens')
-
-
 def sliding_window_qk(q, k, rpb, height: int, width: int, kernel_size: int):
     """Window similarity [B, heads, H*W, k*k] (see sliding_qk_torch for the math).
 
@@ -112,20 +94,11 @@ def sliding_window_qk(q, k, rpb, height: int, width: int, kernel_size: int):
         rpb: [heads, k*k] relative position bias.
     """
     q, k, rpb = _autocast(q, k, rpb)
-    _check(q, k, height, width, kernel_size, 'sliding_window_qk')
-    if q.shape[3] != k.shape[3]:
-        raise ValueError(f'sliding_window_qk: head_dim of q ({q.shape[3]}) and k '
-                         f'({k.shape[3]}) differ')
-    nk = kernel_size * kernel_size
-    if rpb.shape != (q.shape[1], nk):
-        raise ValueError(f'sliding_window_qk: rpb must be [heads, k*k] = [{q.shape[1]}, {nk}], '
-                         f'got {tuple(rpb.shape)}')
-    if rpb.device != q.device:
-        raise RuntimeError(f'sliding_window_qk: rpb on {rpb.device}, q on {q.device}; '
-                           'move them to one device')
+    check_qk('sliding_window_qk', q, k, height, width, kernel_size)
+    rpb = rpb.to(q.dtype)
+    check_rpb('sliding_window_qk', q, rpb, kernel_size)
     if _use_ext(q):
-        return torch.ops.mmtransnext.sliding_qk(q, k, rpb.to(q.dtype), height, width,
-                                                 kernel_size)
+        return torch.ops.mmtransnext.sliding_qk(q, k, rpb, height, width, kernel_size)
     return sliding_qk_torch(q, k, rpb, height, width, kernel_size)
 
 
@@ -137,11 +110,7 @@ def sliding_window_av(attn, v, height: int, width: int, kernel_size: int):
         v: [B, heads, H*W, head_dim], same dtype and device as attn.
     """
     attn, v = _autocast(attn, v)
-    _check(attn, v, height, width, kernel_size, 'sliding_window_av')
-    nk = kernel_size * kernel_size
-    if attn.shape[3] != nk:
-        raise ValueError(f'sliding_window_av: attn has {attn.shape[3]} window entries, '
-                         f'kernel_size {kernel_size} needs {nk}')
+    check_av('sliding_window_av', attn, v, height, width, kernel_size)
     if _use_ext(v):
         return torch.ops.mmtransnext.sliding_av(attn, v, height, width, kernel_size)
     return sliding_av_torch(attn, v, height, width, kernel_size)

@@ -7,7 +7,7 @@ Autograd differentiates these directly; they are the reference for the compiled 
 import torch
 import torch.nn.functional as F
 
-from mmtransnext.models.layers.window_geometry import outside_mask
+from .window_geometry import outside_mask
 
 
 def _padded(x, height, width, kernel_size):

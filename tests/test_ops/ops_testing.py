@@ -4,8 +4,9 @@ import os
 import pytest
 import torch
 
-from mmtransnext.models.layers.window_geometry import outside_mask
 from mmtransnext.ops import ext_loader
+from mmtransnext.ops.testing import attention_inputs, window_inputs
+from mmtransnext.ops.window_geometry import outside_mask
 
 EXT = ext_loader.load()
 EXT_MISSING = (f'mmtransnext._ext is not built ({ext_loader.load_error()}); build it with '
@@ -23,20 +24,13 @@ requires_cuda = pytest.mark.skipif(not torch.cuda.is_available() or not ext_load
 WITH_OPS = os.environ.get('MMTRANSNEXT_WITH_OPS', '1') != '0'
 
 
-def make_inputs(B, heads, H, W, d, ks, dtype=torch.float32, device='cpu', seed=0,
-                requires_grad=False):
-    """q, k, v [B, heads, H*W, d], rpb [heads, k*k], window weights [B, heads, H*W, k*k]."""
-    g = torch.Generator().manual_seed(seed)
-    N, nk = H * W, ks * ks
-    shapes = dict(q=(B, heads, N, d), k=(B, heads, N, d), v=(B, heads, N, d),
-                  rpb=(heads, nk), w=(B, heads, N, nk))
-    out = {}
-    for name, shape in shapes.items():
-        t = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype).to(device)
-        out[name] = t.requires_grad_(requires_grad)
-    return out
+# q, k, v [B, heads, H*W, d], rpb [heads, k*k], window weights w [B, heads, H*W, k*k]
+make_inputs = window_inputs
+# AttentionInputs of the fused aggregated attention
+make_attention_inputs = attention_inputs
 
 
 def mask(H, W, ks, device='cpu'):
     """[H*W, k*k] True outside the image."""
     return outside_mask(H, W, ks, torch.device(device))
+

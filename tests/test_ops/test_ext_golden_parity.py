@@ -1,11 +1,12 @@
 """Golden backbone parity (tests/test_models/test_golden_parity.py) with MMTRANSNEXT_OPS=ext:
-the compiled kernels reproduce the authors' reference outputs to the same 1e-4."""
+the compiled kernels reproduce the authors' reference outputs to the same 1e-4, with the
+fused aggregated attention (default) and with the window kernels (MMTRANSNEXT_FUSED=0)."""
 import importlib.util
 from pathlib import Path
 
 import pytest
 
-from mmtransnext.ops import sliding_window
+from mmtransnext.ops import attention, sliding_window
 from ops_testing import requires_ext
 
 _PARITY_FILE = Path(__file__).parents[1] / 'test_models' / 'test_golden_parity.py'
@@ -19,8 +20,9 @@ def _parity_module():
 
 
 @requires_ext
+@pytest.mark.parametrize('fused', [True, False])
 @pytest.mark.parametrize('index', range(4))
-def test_backbone_matches_reference_with_ext(golden_w3, index, monkeypatch):
+def test_backbone_matches_reference_with_ext(golden_w3, index, fused, monkeypatch):
     monkeypatch.setenv('MMTRANSNEXT_OPS', 'ext')
 
     def torch_path_used(*args):
@@ -28,4 +30,8 @@ def test_backbone_matches_reference_with_ext(golden_w3, index, monkeypatch):
 
     monkeypatch.setattr(sliding_window, 'sliding_qk_torch', torch_path_used)
     monkeypatch.setattr(sliding_window, 'sliding_av_torch', torch_path_used)
+    if fused:
+        monkeypatch.setattr(attention, 'aggregated_attention_torch', torch_path_used)
+    else:
+        monkeypatch.setenv('MMTRANSNEXT_FUSED', '0')
     _parity_module().test_backbone_matches_reference(golden_w3, index)

@@ -78,7 +78,7 @@ def unfold_qk(q, k, rpb, height, width, kernel_size):
     import torch
     import torch.nn.functional as F
 
-    from mmtransnext.models.layers.window_geometry import outside_mask
+    from mmtransnext.ops.window_geometry import outside_mask
     B, h, N, d = q.shape
     nk = kernel_size * kernel_size
     k_img = k.transpose(2, 3).reshape(B, h * d, height, width)

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from mmtransnext.models.layers import AggregatedAttention
-from mmtransnext.models.layers.window_geometry import window_offsets
+from mmtransnext.ops.window_geometry import window_offsets
 from mmtransnext.utils.mm_config import DictAction, backbone_of, build_model, load_config
 from mmtransnext.utils.visualization import (blend, heatmap, load_image, normalise,
                                              preprocessor_stats, save_png)

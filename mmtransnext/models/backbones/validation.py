@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from mmtransnext.models.layers.window_geometry import check_window_size
+from mmtransnext.ops.checks import check_window_size
 
 
 def _check_rate(name: str, value) -> None:

@@ -4,9 +4,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmtransnext.ops import sliding_window_av, sliding_window_qk
+from mmtransnext.ops import AttentionInputs, aggregated_attention
+from mmtransnext.ops.attention import attention_probs
+from mmtransnext.ops.checks import check_window_size
+from mmtransnext.ops.window_geometry import valid_counts
 from .position_bias import LogCPB
-from .window_geometry import check_window_size, valid_counts
 
 # softplus(TEMPERATURE_INIT) = 1 / 0.24
 TEMPERATURE_INIT = math.log(math.exp(1 / 0.24) - 1)
@@ -67,14 +69,10 @@ class AggregatedAttention(LogCPB):
         B, N, _ = x.shape
         return x.view(B, N, parts, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
 
-    def attention_weights(self, x, height, width):
-        """Softmax weights of both paths and what ``forward`` needs to apply them.
-
-        Returns (q, value, value_pool, attn_local [B,h,N,k*k], attn_pool [B,h,N,P]),
-        q cosine-normalised without scaling.
-        """
+    # -- the attention core runs in mmtransnext.ops.attention (fused op or torch path) --
+    def attention_inputs(self, x, height, width):
+        """(:class:`AttentionInputs`, pooled grid) of an H x W token map x [B, N, C]."""
         B, N, C = x.shape
-        k = self.window_size
         pool_hw = self.key_grid(height, width)
         n_pool = pool_hw[0] * pool_hw[1]
 
@@ -86,26 +84,30 @@ class AggregatedAttention(LogCPB):
         pooled = self.norm(pooled.flatten(2).transpose(1, 2))
         key_pool, value_pool = self._heads(self.kv(pooled), 2).unbind(0)
 
-        length_scale = torch.log(valid_counts(height, width, k, x.device) + n_pool)
+        length_scale = torch.log(valid_counts(height, width, self.window_size, x.device) + n_pool)
         q_scaled = (q + self.query_embedding) * F.softplus(self.temperature) \
             * length_scale.to(q.dtype)
+        heads = self.num_heads
+        inputs = AttentionInputs(
+            q, q_scaled, F.normalize(key, dim=-1), value, F.normalize(key_pool, dim=-1),
+            value_pool, self.relative_pos_bias_local, self.position_bias(height, width),
+            self.learnable_tokens, self.learnable_bias.view(heads, -1))
+        return inputs, pool_hw
 
-        attn_local = sliding_window_qk(q_scaled, F.normalize(key, dim=-1),
-                                       self.relative_pos_bias_local, height, width, k)
-        attn_pool = q_scaled @ F.normalize(key_pool, dim=-1).transpose(-2, -1)
-        attn_pool = attn_pool + self.position_bias(height, width).to(q.dtype)
+    def attention_weights(self, x, height, width):
+        """Softmax weights of both paths and what ``forward`` needs to apply them.
 
-        attn = torch.cat([attn_local, attn_pool], dim=-1).softmax(dim=-1)
-        attn_local, attn_pool = attn.split([k * k, n_pool], dim=-1)
-        return q, value, value_pool, attn_local, attn_pool
+        Returns (q, value, value_pool, attn_local [B,h,N,k*k], attn_pool [B,h,N,P]),
+        q cosine-normalised without scaling.
+        """
+        a, _ = self.attention_inputs(x, height, width)
+        attn_local, attn_pool = attention_probs(a, height, width, self.window_size)
+        return a.q, a.value, a.value_pool, attn_local, attn_pool
 
     def forward(self, x, height, width):
         B, N, C = x.shape
-        q, value, value_pool, attn_local, attn_pool = self.attention_weights(x, height, width)
-        attn_local, attn_pool = self.attn_drop(attn_local), self.attn_drop(attn_pool)
-        # The window weights also get a learnable, query-dependent term (plain q, no scale).
-        attn_local = (q @ self.learnable_tokens) + self.learnable_bias + attn_local
-        out = sliding_window_av(attn_local, value, height, width, self.window_size) \
-            + attn_pool @ value_pool
+        inputs, pool_hw = self.attention_inputs(x, height, width)
+        out = aggregated_attention(inputs, height, width, self.window_size, pool_hw,
+                                   self.attn_drop)
         out = out.transpose(1, 2).reshape(B, N, C)
         return self.proj_drop(self.proj(out))

@@ -1,4 +1,5 @@
-"""Geometry of a k x k sliding window on an H x W map: offsets, padding mask, valid counts.
+"""Geometry of a k x k sliding window on an H x W map: offsets, padding mask, valid counts
+(the Python side of csrc/common/window_geometry.h).
 
 Offsets are o_j = (j // k - k // 2, j % k - k // 2), j = 0 .. k*k - 1 (row-major).
 Results are cached per (H, W, k, device): they depend on nothing else.
@@ -7,14 +8,6 @@ from functools import lru_cache
 from typing import List, Tuple
 
 import torch
-
-
-def check_window_size(kernel_size: int) -> None:
-    if (not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size < 1
-            or kernel_size % 2 == 0):
-        raise ValueError(
-            f'window size must be a positive odd integer (3, 5, 7, ...), got {kernel_size!r}: '
-            'the window is centred on its query token, which needs an odd size.')
 
 
 def window_offsets(kernel_size: int) -> List[Tuple[int, int]]:

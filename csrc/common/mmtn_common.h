@@ -1,0 +1,12 @@
+// Macros shared by the CPU (.cpp) and CUDA (.cu) kernels, as in mmcv's csrc/common.
+// HOST_DEVICE functions compile for both: the CPU kernels and tests run the same element
+// math that the GPU runs.
+#pragma once
+
+#ifdef __CUDACC__
+#define HOST_DEVICE __host__ __device__
+#define HOST_DEVICE_INLINE __host__ __device__ __forceinline__
+#else
+#define HOST_DEVICE
+#define HOST_DEVICE_INLINE inline
+#endif

@@ -1,0 +1,346 @@
+// CPU kernel of the fused aggregated attention (math: ../common/aggregated_attention_math.h).
+//
+// Forward: one task per (batch, head, block of kBlock queries). The pooled logits and the
+// pooled sum of a block are two matmuls (BLAS through at::mm_out / at::addmm_ on per-thread
+// scratch); the window logits, the joint softmax and the window sum run per row. Only the
+// log-sum-exp of every row is kept for backward (O(N)).
+//
+// Backward recomputes the probabilities from the log-sum-exp. Deterministic without atomics:
+//   * a task owns (head, chunk of query blocks) for every batch entry, so it alone writes
+//     the position-bias gradient of those rows (summed over the batch in order);
+//   * gradients that sum over queries (rpb, learnable tokens / bias, pooled keys / values)
+//     go to per-chunk partial sums, added in chunk order afterwards; the chunks depend on N
+//     only, never on the thread count;
+//   * window-side key / value gradients are gathers over per-query buffers (the adjoint of
+//     the window sum), each output row written once.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/LegacyTypeDispatch.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
+#include "aggregated_attention.h"
+#include "common/aggregated_attention_math.h"
+#include "cpu/row_kernels_cpu.h"
+#include "cpu/window_kernels_cpu.h"
+
+namespace mmtransnext {
+namespace {
+
+constexpr int64_t kBlock = 64;         // queries per matmul block
+constexpr int64_t kTargetChunks = 32;  // backward chunks per (head): parallelism vs partials
+
+struct Sizes {
+  int64_t B, heads, N, d, P, nblocks;
+  Geometry g;
+};
+
+Sizes make_sizes(const at::Tensor& q, const at::Tensor& kp, int64_t height, int64_t width,
+                 int64_t kernel_size) {
+  const int64_t N = q.size(2);
+  return {q.size(0), q.size(1), N, q.size(3), kp.size(2), (N + kBlock - 1) / kBlock,
+          make_geometry(height, width, kernel_size)};
+}
+
+// Inside the kernel's threads, ATen calls (matmuls on scratch and input views) go straight to
+// the CPU kernels: no autograd, no autocast (dispatch state is per thread).
+struct PlainDispatch {
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
+  c10::impl::ExcludeDispatchKeyGuard no_autocast{c10::autocast_dispatch_keyset};
+};
+
+// rows [n0, n0 + nb) of a [N, d] matrix as an acc_t [nb, d] tensor in `dst` (a scratch).
+template <typename scalar_t, typename acc_t>
+at::Tensor load_block(const scalar_t* src, int64_t n0, int64_t nb, int64_t d, at::Tensor& dst) {
+  acc_t* out = dst.mutable_data_ptr<acc_t>();
+  const scalar_t* in = src + n0 * d;
+  for (int64_t i = 0; i < nb * d; ++i) out[i] = acc_t(in[i]);
+  return dst.narrow(0, 0, nb);
+}
+
+// A row of n values in acc_t: the row itself when the types agree, else converted into buf.
+template <typename scalar_t, typename acc_t>
+const acc_t* row_as_acc(const scalar_t* src, int64_t n, acc_t* buf) {
+  if constexpr (std::is_same_v<scalar_t, acc_t>) {
+    return src;
+  } else {
+    for (int64_t i = 0; i < n; ++i) buf[i] = acc_t(src[i]);
+    return buf;
+  }
+}
+
+// out[o, i] = sum_c part[o, c, i]: the partial sums of the chunks, added in chunk order.
+at::Tensor sum_chunks(const at::Tensor& part, at::ScalarType out_dtype) {
+  const int64_t outer = part.size(0), chunks = part.size(1), inner = part.numel() / outer /
+                                                                      std::max<int64_t>(chunks, 1);
+  at::Tensor out = at::empty({outer, inner}, part.options());
+  AT_DISPATCH_FLOATING_TYPES(part.scalar_type(), "sum_chunks", [&] {
+    const scalar_t* p = part.const_data_ptr<scalar_t>();
+    scalar_t* o = out.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, outer * inner, cpu::grain_for(chunks), [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t oi = t / inner, ii = t % inner;
+        scalar_t s = 0;
+        for (int64_t c = 0; c < chunks; ++c) s += p[(oi * chunks + c) * inner + ii];
+        o[t] = s;
+      }
+    });
+  });
+  return out.to(out_dtype);
+}
+
+// Raw pointers of the inputs, and the small tensors (pooled keys / values [B, heads, P, d],
+// transposed learnable tokens [heads, k*k, d], learnable bias) in the accumulation type.
+template <typename scalar_t>
+struct Operands {
+  using acc_t = at::opmath_type<scalar_t>;
+  const scalar_t *q, *qs, *kn, *v, *rpb, *pb;
+  at::Tensor kp, vp, lt_t, lb;
+  explicit Operands(const AggregatedAttentionInputs& in)
+      : q(in.q.const_data_ptr<scalar_t>()), qs(in.q_scaled.const_data_ptr<scalar_t>()),
+        kn(in.key.const_data_ptr<scalar_t>()), v(in.value.const_data_ptr<scalar_t>()),
+        rpb(in.rpb.const_data_ptr<scalar_t>()), pb(in.pos_bias.const_data_ptr<scalar_t>()) {
+    const auto acc = c10::CppTypeToScalarType<acc_t>::value;
+    kp = in.key_pool.to(acc);
+    vp = in.value_pool.to(acc);
+    lt_t = in.learnable_tokens.transpose(1, 2).to(acc).contiguous();
+    lb = in.learnable_bias.to(acc).contiguous();
+  }
+};
+
+template <typename scalar_t>
+std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs& in,
+                                                const Sizes& s) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const at::TensorOptions acc_opts = in.q.options().dtype(c10::CppTypeToScalarType<acc_t>::value);
+  const Geometry& g = s.g;
+  const int64_t d = s.d, P = s.P, nk = g.nk;
+  at::Tensor out = at::empty_like(in.q);
+  at::Tensor lse = at::empty({s.B, s.heads, s.N}, acc_opts);
+  const Operands<scalar_t> x(in);
+  const scalar_t *q = x.q, *qs = x.qs, *kn = x.kn, *v = x.v, *rpb = x.rpb, *pb = x.pb;
+  const at::Tensor &kp = x.kp, &vp = x.vp, &lt_t = x.lt_t, &lb = x.lb;
+  scalar_t* out_p = out.mutable_data_ptr<scalar_t>();
+  acc_t* lse_p = lse.mutable_data_ptr<acc_t>();
+
+  const int64_t tasks = s.B * s.heads * s.nblocks;
+  at::parallel_for(0, tasks, cpu::grain_for(kBlock * (P + nk) * d * 2), [&](int64_t begin,
+                                                                           int64_t end) {
+    const PlainDispatch plain;
+    at::Tensor q_buf = at::empty({kBlock, d}, acc_opts);
+    at::Tensor o_buf = at::empty({kBlock, d}, acc_opts);
+    at::Tensor s_buf = at::empty({kBlock, P}, acc_opts);
+    std::vector<acc_t> a(nk), w(nk), pb_buf(P);
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t bh = t / s.nblocks, h = bh % s.heads;
+      const int64_t n0 = (t % s.nblocks) * kBlock, nb = std::min(kBlock, s.N - n0);
+      const int64_t base = bh * s.N;
+      at::Tensor sb = s_buf.narrow(0, 0, nb), ob = o_buf.narrow(0, 0, nb);
+      at::mm_out(sb, load_block<scalar_t, acc_t>(qs + base * d, n0, nb, d, q_buf),
+                 kp[bh / s.heads][h].t());
+      acc_t* S = s_buf.mutable_data_ptr<acc_t>();
+      acc_t* O = o_buf.mutable_data_ptr<acc_t>();
+      const acc_t* lt_h = lt_t.const_data_ptr<acc_t>() + h * nk * d;
+      const acc_t* lb_h = lb.const_data_ptr<acc_t>() + h * nk;
+      for (int64_t i = 0; i < nb; ++i) {
+        const int64_t n = n0 + i, y = n / g.W, x = n % g.W;
+        acc_t* srow = S + i * P;
+        const scalar_t* pb_row = pb + (h * s.N + n) * P;
+        acc_t m = window_logits<acc_t>(g, y, x, qs + (base + n) * d, kn + base * d,
+                                       rpb + h * nk, d, a.data());
+        m = cpu::add_max(srow, row_as_acc(pb_row, P, pb_buf.data()), P, m);
+        const acc_t sum = exp_shift(a.data(), nk, m) + cpu::exp_sum(srow, P, m);
+        const acc_t inv = acc_t(1) / sum;
+        for (int64_t j = 0; j < nk; ++j) a[j] *= inv;
+        cpu::scale(srow, P, inv);
+        lse_p[base + n] = m + std::log(sum);
+        acc_t* orow = O + i * d;
+        std::fill(orow, orow + d, acc_t(0));
+        window_output(g, y, x, a.data(), q + (base + n) * d, lt_h, lb_h, v + base * d, d,
+                      w.data(), orow);
+      }
+      ob.addmm_(sb, vp[bh / s.heads][h]);
+      scalar_t* dst = out_p + (base + n0) * d;
+      for (int64_t i = 0; i < nb * d; ++i) dst[i] = scalar_t(O[i]);
+    }
+  });
+  return {out, lse};
+}
+
+template <typename scalar_t>
+std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
+                                      const AggregatedAttentionInputs& in,
+                                      const at::Tensor& lse, const Sizes& s) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const auto dtype = in.q.scalar_type();
+  const at::TensorOptions acc_opts = in.q.options().dtype(c10::CppTypeToScalarType<acc_t>::value);
+  const Geometry& g = s.g;
+  const int64_t d = s.d, P = s.P, nk = g.nk, B = s.B, heads = s.heads, N = s.N;
+  const int64_t per_chunk = (s.nblocks + kTargetChunks - 1) / kTargetChunks;
+  const int64_t chunks = (s.nblocks + per_chunk - 1) / per_chunk;
+
+  const Operands<scalar_t> x(in);
+  const scalar_t *q = x.q, *qs = x.qs, *kn = x.kn, *v = x.v, *rpb = x.rpb, *pb = x.pb;
+  const at::Tensor &kp = x.kp, &vp = x.vp, &lt_t = x.lt_t, &lb = x.lb;
+
+  at::Tensor grad_q = at::empty_like(in.q);
+  at::Tensor grad_qs = at::empty_like(in.q);
+  at::Tensor grad_pb = at::empty({heads, N, P}, acc_opts);
+  // per-query window weights and window-logit gradients for the key / value gathers
+  at::Tensor w_buf = at::empty({B * heads, N, nk}, acc_opts);
+  at::Tensor dl_buf = at::empty({B * heads, N, nk}, acc_opts);
+  // per-chunk partial sums
+  at::Tensor dkp_part = at::zeros({B * heads, chunks, P, d}, acc_opts);
+  at::Tensor dvp_part = at::zeros({B * heads, chunks, P, d}, acc_opts);
+  at::Tensor rpb_part = at::zeros({heads, chunks, nk}, acc_opts);
+  at::Tensor lb_part = at::zeros({heads, chunks, nk}, acc_opts);
+  at::Tensor lt_part = at::zeros({heads, chunks, nk, d}, acc_opts);
+
+  const scalar_t* go = grad_out.const_data_ptr<scalar_t>();
+  const acc_t* lse_p = lse.const_data_ptr<acc_t>();
+
+  at::parallel_for(0, heads * chunks, 1, [&](int64_t begin, int64_t end) {
+    const PlainDispatch plain;
+    at::Tensor q_buf = at::empty({kBlock, d}, acc_opts);
+    at::Tensor go_buf = at::empty({kBlock, d}, acc_opts);
+    at::Tensor dqs_buf = at::empty({kBlock, d}, acc_opts);
+    at::Tensor s_buf = at::empty({kBlock, P}, acc_opts);
+    at::Tensor ds_buf = at::empty({kBlock, P}, acc_opts);
+    std::vector<acc_t> a(nk), dw(nk), dq(d), pb_buf(P);
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t h = t / chunks, chunk = t % chunks;
+      const int64_t blk_end = std::min(s.nblocks, (chunk + 1) * per_chunk);
+      acc_t* rpb_acc = rpb_part.mutable_data_ptr<acc_t>() + (h * chunks + chunk) * nk;
+      acc_t* lb_acc = lb_part.mutable_data_ptr<acc_t>() + (h * chunks + chunk) * nk;
+      acc_t* lt_acc = lt_part.mutable_data_ptr<acc_t>() + (h * chunks + chunk) * nk * d;
+      const acc_t* lt_h = lt_t.const_data_ptr<acc_t>() + h * nk * d;
+      const acc_t* lb_h = lb.const_data_ptr<acc_t>() + h * nk;
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t bh = b * heads + h, base = bh * N;
+        const at::Tensor kp_bh = kp[b][h], vp_bh = vp[b][h];
+        at::Tensor dkp_acc = dkp_part[bh][chunk], dvp_acc = dvp_part[bh][chunk];
+        for (int64_t blk = chunk * per_chunk; blk < blk_end; ++blk) {
+          const int64_t n0 = blk * kBlock, nb = std::min(kBlock, N - n0);
+          at::Tensor sb = s_buf.narrow(0, 0, nb), dsb = ds_buf.narrow(0, 0, nb);
+          at::Tensor qb = load_block<scalar_t, acc_t>(qs + base * d, n0, nb, d, q_buf);
+          at::Tensor gob = load_block<scalar_t, acc_t>(go + base * d, n0, nb, d, go_buf);
+          at::mm_out(sb, qb, kp_bh.t());
+          at::mm_out(dsb, gob, vp_bh.t());
+          acc_t* S = s_buf.mutable_data_ptr<acc_t>();
+          acc_t* dS = ds_buf.mutable_data_ptr<acc_t>();
+          acc_t* dQS = dqs_buf.mutable_data_ptr<acc_t>();
+          for (int64_t i = 0; i < nb; ++i) {
+            const int64_t n = n0 + i, y = n / g.W, x = n % g.W;
+            const acc_t l = lse_p[base + n];
+            const scalar_t* q_n = q + (base + n) * d;
+            const scalar_t* go_n = go + (base + n) * d;
+            acc_t* srow = S + i * P;
+            acc_t* dsrow = dS + i * P;
+            const scalar_t* pb_row = pb + (h * N + n) * P;
+            cpu::add(srow, row_as_acc(pb_row, P, pb_buf.data()), P);
+            cpu::exp_sum(srow, P, l);
+            window_logits<acc_t>(g, y, x, qs + (base + n) * d, kn + base * d, rpb + h * nk, d,
+                                 a.data());
+            exp_shift(a.data(), nk, l);
+            acc_t* w = w_buf.mutable_data_ptr<acc_t>() + (base + n) * nk;
+            acc_t* dl = dl_buf.mutable_data_ptr<acc_t>() + (base + n) * nk;
+            std::fill(dq.begin(), dq.end(), acc_t(0));
+            for (int64_t j = 0; j < nk; ++j) {
+              int64_t nn;
+              if (!window_neighbour(g, y, x, j, &nn)) {
+                dw[j] = 0;
+                w[j] = 0;
+                continue;
+              }
+              dw[j] = dot<acc_t>(go_n, v + (base + nn) * d, d);
+              w[j] = a[j] + learnable_weight<acc_t>(q_n, lt_h, lb_h, j, d);
+              axpy(dw[j], lt_h + j * d, dq.data(), d);       // learnable term: grad of q
+              axpy(dw[j], q_n, lt_acc + j * d, d);            // ... of the tokens
+              lb_acc[j] += dw[j];                             // ... of the bias
+            }
+            acc_t D = cpu::row_dot(srow, dsrow, P);
+            for (int64_t j = 0; j < nk; ++j) D += a[j] * dw[j];
+            std::copy(dw.begin(), dw.end(), dl);
+            softmax_grad(a.data(), dl, nk, D);
+            cpu::softmax_grad(srow, dsrow, P, D);
+            acc_t* dqs_row = dQS + i * d;
+            std::fill(dqs_row, dqs_row + d, acc_t(0));
+            for (int64_t j = 0; j < nk; ++j) {
+              int64_t nn;
+              if (!window_neighbour(g, y, x, j, &nn)) continue;
+              axpy(dl[j], kn + (base + nn) * d, dqs_row, d);
+              rpb_acc[j] += dl[j];
+            }
+            acc_t* gpb_row = grad_pb.mutable_data_ptr<acc_t>() + (h * N + n) * P;
+            if (b == 0) {
+              std::copy(dsrow, dsrow + P, gpb_row);
+            } else {
+              cpu::add(gpb_row, dsrow, P);
+            }
+            scalar_t* gq = grad_q.mutable_data_ptr<scalar_t>() + (base + n) * d;
+            for (int64_t c = 0; c < d; ++c) gq[c] = scalar_t(dq[c]);
+          }
+          // S now holds the pooled probabilities, dS the pooled logit gradients
+          at::Tensor dqsb = dqs_buf.narrow(0, 0, nb);
+          dqsb.addmm_(dsb, kp_bh);
+          scalar_t* gqs = grad_qs.mutable_data_ptr<scalar_t>() + (base + n0) * d;
+          for (int64_t e = 0; e < nb * d; ++e) gqs[e] = scalar_t(dQS[e]);
+          dvp_acc.addmm_(sb.t(), gob);
+          dkp_acc.addmm_(dsb.t(), qb);
+        }
+      }
+    }
+  });
+
+  // window keys / values: gathers of the per-query buffers (adjoint of the window sum)
+  at::Tensor grad_k = at::empty_like(in.key);
+  at::Tensor grad_v = at::empty_like(in.value);
+  cpu::window_sum<acc_t, scalar_t, scalar_t, true>(dl_buf.const_data_ptr<acc_t>(), qs,
+                                                   grad_k.mutable_data_ptr<scalar_t>(),
+                                                   B * heads, d, g);
+  cpu::window_sum<acc_t, scalar_t, scalar_t, true>(w_buf.const_data_ptr<acc_t>(), go,
+                                                   grad_v.mutable_data_ptr<scalar_t>(),
+                                                   B * heads, d, g);
+  auto grad_kp = sum_chunks(dkp_part, dtype).view(in.key_pool.sizes());
+  auto grad_vp = sum_chunks(dvp_part, dtype).view(in.value_pool.sizes());
+  auto grad_rpb = sum_chunks(rpb_part, dtype);
+  auto grad_lb = sum_chunks(lb_part, dtype);
+  auto grad_lt = sum_chunks(lt_part, dtype).view({heads, nk, d}).transpose(1, 2).contiguous();
+  return {grad_q, grad_qs, grad_k, grad_v, grad_kp, grad_vp, grad_rpb, grad_pb.to(dtype),
+          grad_lt, grad_lb};
+}
+
+#define MMTN_DISPATCH(TYPE, NAME, ...) \
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, TYPE, NAME, __VA_ARGS__)
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> aggregated_attention_cpu(const AggregatedAttentionInputs& in,
+                                                            int64_t height, int64_t width,
+                                                            int64_t kernel_size) {
+  const Sizes s = make_sizes(in.q, in.key_pool, height, width, kernel_size);
+  std::tuple<at::Tensor, at::Tensor> result;
+  MMTN_DISPATCH(in.q.scalar_type(), "aggregated_attention_cpu",
+                [&] { result = forward_impl<scalar_t>(in, s); });
+  return result;
+}
+
+std::vector<at::Tensor> aggregated_attention_backward_cpu(const at::Tensor& grad_out,
+                                                          const AggregatedAttentionInputs& in,
+                                                          const at::Tensor& lse, int64_t height,
+                                                          int64_t width, int64_t kernel_size) {
+  const Sizes s = make_sizes(in.q, in.key_pool, height, width, kernel_size);
+  std::vector<at::Tensor> result;
+  MMTN_DISPATCH(in.q.scalar_type(), "aggregated_attention_backward_cpu",
+                [&] { result = backward_impl<scalar_t>(grad_out, in, lse, s); });
+  return result;
+}
+
+#undef MMTN_DISPATCH
+
+}  // namespace mmtransnext

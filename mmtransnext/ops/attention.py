@@ -1,0 +1,94 @@
+"""The ONE dispatch point of aggregated attention's core: fused compiled op or torch path.
+
+From the projected tensors (:class:`AttentionInputs`) to the attention output before the
+output projection. ``aggregated_attention`` runs the fused CPU op of ``mmtransnext._ext``
+(window and pooled logits, one softmax, both weighted sums and the learnable term in one
+pass; backward recomputes the probabilities from the stored log-sum-exp) when
+
+  * the extension is used for these tensors (``MMTRANSNEXT_OPS`` auto / ext, see
+    :mod:`.sliding_window`) and they are CPU tensors: there is no fused CUDA kernel, CUDA
+    keeps the window kernels plus torch matmul / softmax;
+  * ``MMTRANSNEXT_FUSED`` is not ``0`` (switch the fused op off, keep the window kernels);
+  * no attention dropout is active (training with attn_drop > 0 takes the torch path);
+  * nothing traces the call (torch.compile / export, FX, TorchScript, ONNX: see
+    :func:`.export_guard.tracing`): traced graphs get the torch path;
+  * the pooled grid is not larger than the token map (the fused op rejects that; the torch
+    path pools up as the reference does).
+
+Otherwise :func:`aggregated_attention_torch`, the reference, runs. Both compute the same
+numbers. The last stage's CosineMHSA is not fused: it is one matmul, a bias add and a softmax
+on the 1/32 grid (1.6 % of a TransNeXt-T forward at 512 x 512 on CPU, 46 of 2940 ms, 1 thread). Non-finite inputs are not checked: as in the torch path, a NaN or inf reaching a
+query's logits makes that query's output NaN (softmax of inf - inf), other queries are
+unaffected unless they read the same token.
+"""
+import os
+from typing import NamedTuple, Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+from .checks import AGGREGATED_INPUTS
+from .export_guard import tracing
+from .sliding_window import _autocast, _use_ext, sliding_window_av, sliding_window_qk
+
+
+class AttentionInputs(NamedTuple):
+    """Projected tensors of one aggregated attention call ([B, heads, N, d] unless noted)."""
+    q: torch.Tensor                 # normalised query, unscaled (learnable term)
+    q_scaled: torch.Tensor          # (q + query_embedding) * temperature * length scale
+    key: torch.Tensor               # normalised keys
+    value: torch.Tensor
+    key_pool: torch.Tensor          # [B, heads, P, d], normalised
+    value_pool: torch.Tensor        # [B, heads, P, d]
+    rpb: torch.Tensor               # [heads, k*k] local relative position bias
+    pos_bias: torch.Tensor          # [heads, N, P] position bias of the pooled path
+    learnable_tokens: torch.Tensor  # [heads, d, k*k]
+    learnable_bias: torch.Tensor    # [heads, k*k]
+
+
+assert AttentionInputs._fields == AGGREGATED_INPUTS  # the fused op's argument order
+
+
+def attention_probs(a: AttentionInputs, height: int, width: int, kernel_size: int):
+    """Softmax weights (window [B, heads, N, k*k], pooled [B, heads, N, P]) of the torch path."""
+    attn_local = sliding_window_qk(a.q_scaled, a.key, a.rpb, height, width, kernel_size)
+    attn_pool = a.q_scaled @ a.key_pool.transpose(-2, -1) + a.pos_bias.to(a.q.dtype)
+    attn = torch.cat([attn_local, attn_pool], dim=-1).softmax(dim=-1)
+    return attn.split([kernel_size * kernel_size, attn_pool.shape[-1]], dim=-1)
+
+
+def aggregated_attention_torch(a: AttentionInputs, height: int, width: int, kernel_size: int,
+                               attn_drop: Optional[nn.Module] = None):
+    """The reference: [B, heads, N, d]."""
+    attn_local, attn_pool = attention_probs(a, height, width, kernel_size)
+    if attn_drop is not None:
+        attn_local, attn_pool = attn_drop(attn_local), attn_drop(attn_pool)
+    # The window weights also get a learnable, query-dependent term (plain q, no scale).
+    attn_local = (a.q @ a.learnable_tokens) + a.learnable_bias.unsqueeze(1) + attn_local
+    return sliding_window_av(attn_local, a.value, height, width, kernel_size) \
+        + attn_pool @ a.value_pool
+
+
+def use_fused(tensor, height: int, width: int, pool_hw: Tuple[int, int],
+              dropout_active: bool = False) -> bool:
+    """Whether :func:`aggregated_attention` takes the fused op (see the module doc)."""
+    if dropout_active or os.environ.get('MMTRANSNEXT_FUSED', '1') == '0' or tracing():
+        return False
+    if tensor.device.type not in ('cpu', 'meta') or pool_hw[0] > height or pool_hw[1] > width:
+        return False
+    return _use_ext(tensor)
+
+
+def aggregated_attention(a: AttentionInputs, height: int, width: int, kernel_size: int,
+                         pool_hw: Tuple[int, int], attn_drop: Optional[nn.Module] = None):
+    """Attention output [B, heads, N, d]: the fused op where :func:`use_fused` allows,
+    else the torch path (``attn_drop`` applied to both softmax parts there)."""
+    dropout_active = attn_drop is not None and attn_drop.training and attn_drop.p > 0
+    if not use_fused(a.q, height, width, pool_hw, dropout_active):
+        return aggregated_attention_torch(a, height, width, kernel_size, attn_drop)
+    a = AttentionInputs(*_autocast(*a))
+    # parameters and position bias in the activations' dtype, as the torch path casts them
+    a = a._replace(**{n: getattr(a, n).to(a.q.dtype) for n in
+                      ('rpb', 'pos_bias', 'learnable_tokens', 'learnable_bias')})
+    return torch.ops.mmtransnext.aggregated_attention(*a, height, width, kernel_size,
+                                                      *pool_hw)[0]

@@ -1,0 +1,48 @@
+"""tools/analysis_tools/check_ops.py: the CPU self-check passes, a wrong kernel fails it."""
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
+
+import check_ops  # noqa: E402
+from mmtransnext.ops import ext_loader  # noqa: E402
+
+requires_ext = pytest.mark.skipif(ext_loader.load() is None,
+                                  reason=f'mmtransnext._ext not built ({ext_loader.load_error()})')
+
+
+@requires_ext
+def test_cpu_self_check_passes(tmp_path):
+    out = tmp_path / 'ops.md'
+    assert check_ops.main(['--device', 'cpu', '--quick', '--repeat', '1', '--out', str(out)]) == 0
+    report = out.read_text()
+    for kernel in check_ops.KERNELS:
+        for dtype in ('fp32', 'fp16', 'bf16'):
+            assert f'| {kernel} | {dtype} |' in report
+        assert report.count(f'| {kernel} |') == 3 * 2 + 1  # checks + the timing row
+    assert 'MISMATCH' not in report and 'All checks passed.' in report
+
+
+@requires_ext
+def test_wrong_kernel_fails(monkeypatch, capsys):
+    make = check_ops.KERNELS['sliding_av']
+
+    def off_by_a_bit(*args, **kwargs):
+        names, inputs, ext, ref = make(*args, **kwargs)
+        return names, inputs, (lambda *t: ext(*t) * 1.001), ref
+
+    monkeypatch.setitem(check_ops.KERNELS, 'sliding_av', off_by_a_bit)
+    assert check_ops.main(['--device', 'cpu', '--quick', '--repeat', '1',
+                           '--kernel', 'sliding_av']) == 1
+    assert 'MISMATCH' in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the no-GPU message')
+def test_cuda_without_gpu_is_an_error(capsys):
+    assert check_ops.main(['--device', 'cuda']) == 1
+    out = capsys.readouterr().out
+    assert 'no CUDA device' in out or 'mmtransnext._ext does not import' in out
