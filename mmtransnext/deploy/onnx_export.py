@@ -18,7 +18,7 @@ import warnings
 
 import torch
 
-from mmtransnext.models.backbones.transnext import MIN_INPUT_SIZE
+from mmtransnext.models.backbones.transnext import check_input
 from .adaptive_pool import exact_adaptive_pool
 from .frozen_bias import frozen_position_bias
 
@@ -40,9 +40,10 @@ def check_shape(shape):
     if len(shape) != 2:
         raise ValueError(f'--shape takes H W, got {shape}')
     height, width = (int(s) for s in shape)
-    if min(height, width) < MIN_INPUT_SIZE:  # what the backbone's forward would refuse
-        raise ValueError(f'--shape {height} {width}: TransNeXt needs inputs of at least '
-                         f'{MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels, got {height}x{width}')
+    try:  # the backbone's own input check, on a shape-only tensor
+        check_input(torch.empty(1, 3, height, width, device='meta'), in_channels=3)
+    except ValueError as e:
+        raise ValueError(f'--shape {height} {width}: {e}') from None
     return height, width
 
 
