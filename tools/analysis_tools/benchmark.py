@@ -1,12 +1,14 @@
 """Benchmark the TransNeXt backbone per sliding-window implementation.
 
 Implementations:
-  ext     the compiled kernels (mmtransnext._ext; MMTRANSNEXT_OPS=ext)
+  fused   the default: the fused aggregated-attention op and the compiled window ops
+          (MMTRANSNEXT_OPS=ext, MMTRANSNEXT_FUSED=1)
+  ext     the compiled window ops, the attention core in PyTorch (MMTRANSNEXT_FUSED=0)
   torch   the pure-PyTorch shifted-slice path (MMTRANSNEXT_OPS=torch)
   unfold  the authors' approach, defined ONLY here as a baseline: F.unfold copies keys and
           values k*k-fold ([B, heads, N, d, k*k]), then a batched matmul per query. It is
-          swapped in by patching the names imported in
-          mmtransnext/models/layers/aggregated_attention.py.
+          swapped in by patching the names imported in mmtransnext/ops/attention.py (the
+          torch path of the attention core).
 
 Cases are MODE:RES:POS_BIAS[:IMG_SIZE]. Modes forward / train time the whole backbone
 (forward under no_grad; forward + backward) on a RES x RES input, built with
@@ -55,7 +57,7 @@ import sys
 import time
 from pathlib import Path
 
-IMPLS = ('ext', 'torch', 'unfold')
+IMPLS = ('fused', 'ext', 'torch', 'unfold')
 MODES = ('forward', 'train', 'ops-forward', 'ops-train')
 DEFAULT_CASES = ('forward:512:interpolate', 'forward:512:extrapolate', 'forward:512:linear',
                  'forward:1024:interpolate:512', 'forward:1024:extrapolate',
@@ -102,18 +104,20 @@ _ORIGINAL = {}
 
 
 def use_impl(impl):
-    """Route AggregatedAttention's window ops to ``impl`` (switchable at any time)."""
-    from mmtransnext.models.layers import aggregated_attention as aa
+    """Route AggregatedAttention's attention core and window ops to ``impl`` (switchable at
+    any time)."""
+    from mmtransnext.ops import attention as aa
     if not _ORIGINAL:
         _ORIGINAL.update(qk=aa.sliding_window_qk, av=aa.sliding_window_av)
+    os.environ['MMTRANSNEXT_FUSED'] = '1' if impl == 'fused' else '0'
     if impl == 'unfold':
         os.environ['MMTRANSNEXT_OPS'] = 'torch'  # nothing else may reach the ext
         aa.sliding_window_qk, aa.sliding_window_av = unfold_qk, unfold_av
         return
-    os.environ['MMTRANSNEXT_OPS'] = impl
+    os.environ['MMTRANSNEXT_OPS'] = 'ext' if impl == 'fused' else impl
     aa.sliding_window_qk, aa.sliding_window_av = _ORIGINAL['qk'], _ORIGINAL['av']
     from mmtransnext.ops import ext_loader
-    if impl == 'ext' and ext_loader.load() is None:
+    if impl in ('fused', 'ext') and ext_loader.load() is None:
         raise SystemExit(f'mmtransnext._ext is not built: {ext_loader.load_error()}')
 
 
@@ -216,7 +220,7 @@ def _ops_step(args, device):
     """One sliding_qk and one sliding_av call on the inputs of one block of a stage."""
     import torch
 
-    from mmtransnext.models.layers import aggregated_attention as aa
+    from mmtransnext.ops import attention as aa
     _, heads, d, side, ks, _ = next(s for s in windowed_stages(args.arch, args.res)
                                     if s[0] == args.stage)
     train = args.mode == 'ops-train'
@@ -391,7 +395,8 @@ def _table(rows, mem_header, ops, gmacs=None):
 
 
 def _authors_table(rows):
-    """Ours (ext, else the first implementation measured) against the authors' figures."""
+    """Ours (the default, fused; else the first implementation measured) against the
+    authors' figures."""
     lines = ['| case | authors s | ours s | time ratio | authors MB | ours MB | memory ratio |',
              '|---|---:|---:|---:|---:|---:|---:|']
     ours = {}
@@ -401,7 +406,7 @@ def _authors_table(rows):
         impls = ours.get(key)
         if not impls:
             continue
-        r = impls.get('ext') or next(iter(impls.values()))
+        r = impls.get('fused') or next(iter(impls.values()))
         t = r['median_ms'] / 1e3
         mem = r.get('memory_mb')
 
