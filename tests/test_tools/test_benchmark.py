@@ -31,6 +31,8 @@ def test_authors_table_sets_ours_against_their_figures():
     assert len(lines) == 3  # header, rule, the one case measured
     assert '| forward 1024, interpolate (img_size 512), ext | 26.00 | 13.00 | 0.50x | 4048 | ' \
            '2024 | 0.50x |' == lines[2]
+    fused = dict(row, impl='fused', median_ms=6500.0)  # the default path wins when measured
+    assert '(img_size 512), fused | 26.00 | 6.50 | 0.25x |' in _authors_table([other, row, fused])[2]
 
 
 def test_tiny_run_writes_the_tables(tmp_path):
