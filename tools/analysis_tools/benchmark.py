@@ -31,6 +31,10 @@ Example (the numbers in benchmarks/cpu_2threads.md):
         --case ops-forward:512:- --case ops-train:512:- --out benchmarks/cpu_2threads
 Writes <out>.json and <out>.md.
 """
+from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+
+filter_upstream_warnings()
+
 import argparse
 import json
 import os
