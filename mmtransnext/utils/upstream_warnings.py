@@ -18,6 +18,9 @@ UPSTREAM_WARNINGS = (
     # torch 2.12 on every @torch.jit.script / interface that mmcv, mmdet and timm apply
     (DeprecationWarning, r'`torch\.jit\.(script|interface)` is deprecated',
      r'torch\.jit\._script$'),
+    # mmcv 2.1 on the `dropout` that mmseg's Mask2Former recipe (inherited by ours) passes
+    (DeprecationWarning, r'The arguments `dropout` in MultiheadAttention has been deprecated',
+     r'mmcv\.cnn\.bricks\.transformer$'),
     # mmseg 1.2: its own heads call build_loss; its LoadAnnotations warns on the
     # reduce_zero_label that ADE20K configs set; notices printed whatever the config says
     (UserWarning, r'``build_loss`` would be deprecated soon', r'mmseg\.models\.builder$'),
