@@ -30,6 +30,9 @@ UPSTREAM_WARNINGS = (
      r'mmseg\.models\.losses\.cross_entropy_loss$'),
     (UserWarning, r'The draw is False, it means that the hook for visualization',
      r'mmseg\.engine\.hooks\.visualization_hook$'),
+    # mmengine 0.10 when mmseg's SegTTAModel stores its [H, W] prediction (--aug-test)
+    (UserWarning, r'The shape of value will convert from',
+     r'mmengine\.structures\.pixel_data$'),
 )
 
 
