@@ -1,3 +1,4 @@
+import importlib.util
 import os
 from pathlib import Path
 
@@ -9,6 +10,19 @@ GOLDEN_W3 = DATA / 'transnext_reference_w3.pth'
 GOLDEN_CLS = DATA / 'transnext_cls_reference.pth'
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def pytest_configure(config):
+    """The tools' filters of known upstream warnings, for the in-process tests too (pytest
+    sets up the warning filters anew for every phase, from its ini lines). The list is
+    loaded by path: importing it through the package would import mmcv and timm, which
+    raise some of them, before the filters exist."""
+    path = Path(__file__).parents[1] / 'mmtransnext/utils/upstream_warnings.py'
+    spec = importlib.util.spec_from_file_location('_upstream_warnings', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for line in module.filterwarnings_lines():
+        config.addinivalue_line('filterwarnings', line)
 
 
 def load_golden(path):

@@ -7,8 +7,17 @@
    each with the interpolated and the extrapolated position bias;
 4. prints the mIoU table (also written to work_dirs/demo/results.md).
 
-Usage: python tools/demo.py [--iters N] [--work-dir DIR]
+Reproducible: the toy set is fixed (data seed 0), --seed seeds training (init, sampling,
+augmentation, drop path) and every process runs --threads CPU threads (the rounding of
+parallel CPU reductions depends on the thread count). The same machine, seed and thread
+count print the same table.
+
+Usage: python tools/demo.py [--iters N] [--seed S] [--threads T] [--work-dir DIR]
 """
+from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+
+filter_upstream_warnings()
+
 import argparse
 import os
 import subprocess
@@ -18,40 +27,81 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = 'configs/demo/upernet_transnext_micro_toy-ade20k.py'
 DATA = 'data/toy/ade20k'
+DATA_SEED = 0
+SEED = 0
+THREADS = 2
 EVALS = [('single scale', [], 'interpolate'), ('single scale', [], 'extrapolate'),
          ('ms + flip', ['--aug-test'], 'interpolate'), ('ms + flip', ['--aug-test'], 'extrapolate')]
+MODES_NOTE = (
+    'The position-bias modes give identical rows: trained from scratch for {iters} '
+    'iterations, the position-bias MLP barely leaves its initialisation. They differ for '
+    'pretrained weights at new resolutions: see tools/analysis_tools/ms_sweep.py and the '
+    "README's \"Configs, results and commands\" (UPerNet ms + flip, interpolate vs "
+    'extrapolate).')
 
 
 def step(title):
     print(f'\n=== {title} ===', flush=True)
 
 
-def run(args):
+def demo_env(threads, base=None):
+    """Environment of the demo's processes: a fixed CPU thread count and hash seed."""
+    env = dict(os.environ if base is None else base)
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               PYTHONHASHSEED='0')
+    return env
+
+
+def run(args, env):
     print('$ ' + ' '.join(args), flush=True)
-    subprocess.run([sys.executable] + args, cwd=ROOT, check=True)
+    subprocess.run([sys.executable] + args, cwd=ROOT, check=True, env=env)
+
+
+def train_args(work_dir, iters, seed):
+    """tools/train.py arguments of the demo's training run: the config's schedule cut to
+    ``iters`` (its warmup to at most half of them)."""
+    from mmengine.config import Config
+    warmup = min(Config.fromfile(os.path.join(ROOT, CONFIG)).param_scheduler[0].end,
+                 iters // 2)
+    return ['tools/train.py', CONFIG, '--work-dir', work_dir, '--cfg-options',
+            f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={iters}', f'param_scheduler.0.end={warmup}',
+            f'param_scheduler.1.begin={warmup}', f'param_scheduler.1.end={iters}',
+            f'randomness.seed={seed}']
+
+
+def modes_identical(rows):
+    """Whether, for every test, all position-bias modes gave the same (mIoU, aAcc)."""
+    by_test = {}
+    for name, _, miou, acc in rows:
+        by_test.setdefault(name, set()).add((miou, acc))
+    return all(len(results) == 1 for results in by_test.values())
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--iters', type=int, default=500, help='training iterations')
+    parser.add_argument('--seed', type=int, default=SEED,
+                        help='training seed (init, sampling, augmentation, drop path)')
+    parser.add_argument('--threads', type=int, default=THREADS,
+                        help='CPU threads of every step (the table depends on it)')
     parser.add_argument('--num-train', type=int, default=300)
     parser.add_argument('--num-val', type=int, default=50)
     parser.add_argument('--work-dir', default='work_dirs/demo')
     args = parser.parse_args()
     from mmtransnext.engine.launch import read_test_metrics
+    env = demo_env(args.threads)
 
     start = time.time()
     step('1/3 toy data')
     run(['tools/misc/generate_toy_data.py', os.path.dirname(DATA), '--tasks', 'ade20k',
          '--num-train', str(args.num_train), '--num-val', str(args.num_val),
-         '--img-size', '128', '--seed', '0'])
+         '--img-size', '128', '--seed', str(DATA_SEED)], env)
 
-    step(f'2/3 train UPerNet + TransNeXt-micro for {args.iters} iterations (CPU)')
+    step(f'2/3 train UPerNet + TransNeXt-micro for {args.iters} iterations (CPU, seed '
+         f'{args.seed}, {args.threads} threads)')
     train_dir = os.path.join(args.work_dir, 'train')
-    run(['tools/train.py', CONFIG, '--work-dir', train_dir, '--cfg-options',
-         f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}',
-         f'default_hooks.checkpoint.interval={args.iters}',
-         f'param_scheduler.1.end={args.iters}'])
+    run(train_args(train_dir, args.iters, args.seed), env)
     checkpoint = os.path.join(train_dir, f'iter_{args.iters}.pth')
     train_minutes = (time.time() - start) / 60
 
@@ -60,7 +110,7 @@ def main():
     for i, (name, extra, mode) in enumerate(EVALS):
         work_dir = os.path.join(args.work_dir, f'test_{i}')
         run(['tools/test.py', CONFIG, checkpoint, '--work-dir', work_dir, '--pos-bias', mode]
-            + extra)
+            + extra, env)
         metrics = read_test_metrics(work_dir)
         rows.append((name, mode, metrics['mIoU'], metrics['aAcc']))
 
@@ -68,8 +118,11 @@ def main():
     table += [f'| {n} | {m} | {miou:.2f} | {acc:.2f} |' for n, m, miou, acc in rows]
     summary = (f'UPerNet + TransNeXt-micro, {args.iters} iterations from scratch on the toy '
                f'ADE20K set ({args.num_train} train / {args.num_val} val images, 5 classes '
-               f'present); {train_minutes:.1f} min to train, '
-               f'{(time.time() - start) / 60:.1f} min in all.\n\n' + '\n'.join(table) + '\n')
+               f'present), seed {args.seed}, {args.threads} threads; {train_minutes:.1f} min '
+               f'to train, {(time.time() - start) / 60:.1f} min in all.\n\n'
+               + '\n'.join(table) + '\n')
+    if modes_identical(rows):
+        summary += '\n' + MODES_NOTE.format(iters=args.iters) + '\n'
     with open(os.path.join(ROOT, args.work_dir, 'results.md'), 'w') as f:
         f.write(summary)
     print('\n' + summary)

@@ -11,6 +11,10 @@ each also flipped (or the config's tta_model / tta_pipeline); det, 3 scales x fl
 --pos-bias switches every TransNeXt in the model (also inside the TTA wrapper) to
 'interpolate', 'extrapolate' or 'linear' for this run.
 """
+from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+
+filter_upstream_warnings()
+
 import argparse
 import os
 

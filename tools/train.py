@@ -8,6 +8,10 @@ serves mmdet, mmseg and mmpretrain configs. Checkpoints are loaded with torch.lo
 weights_only=True; mmengine's own checkpoint contents are allow-listed for it
 (mmtransnext/utils/safe_load.py).
 """
+from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+
+filter_upstream_warnings()
+
 import argparse
 import logging
 import os

@@ -44,6 +44,10 @@ Example (the default cases: those of issue 9, and the window ops at 512):
     python tools/analysis_tools/benchmark.py --threads 2 --out benchmarks/cpu_2threads
 Writes <out>.json and <out>.md.
 """
+from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+
+filter_upstream_warnings()
+
 import argparse
 import gc
 import json

@@ -8,6 +8,10 @@ H*W*k*k*C multiply-adds each for the similarity and the weighted sum, per block.
 
 Usage: python tools/analysis_tools/get_flops.py CONFIG [--shape H W] [--cfg-options ...]
 """
+from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+
+filter_upstream_warnings()
+
 import argparse
 import os
 from contextlib import contextmanager

@@ -13,6 +13,10 @@ ms_sweep.png (metric against resolution, one line per mode).
 Usage: python tools/analysis_tools/ms_sweep.py CONFIG CHECKPOINT --sizes 224 320 448 640
           [--modes interpolate extrapolate linear] [--metric KEY] [--out-dir DIR]
 """
+from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+
+filter_upstream_warnings()
+
 import argparse
 import copy
 import csv

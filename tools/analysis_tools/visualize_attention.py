@@ -10,6 +10,10 @@ Usage: python tools/analysis_tools/visualize_attention.py CONFIG --image IMG
           [--checkpoint CKPT] [--stage 0] [--block 0] [--query Y X] [--size 224]
           [--head H] [--out attention.png]
 """
+from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+
+filter_upstream_warnings()
+
 import argparse
 
 import numpy as np

@@ -10,6 +10,10 @@ total contribution (smaller = more local).
 Usage: python tools/analysis_tools/visualize_erf.py CONFIG --images DIR
           [--checkpoint CKPT] [--num-images 50] [--size 224] [--out-dir erf/] [--seed 0]
 """
+from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+
+filter_upstream_warnings()
+
 import argparse
 import json
 import os

@@ -15,6 +15,10 @@ unexpected or mis-shaped key stops the conversion with the list of offending key
 
 Usage: python tools/model_converters/transnext2mm.py SRC DST
 """
+from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+
+filter_upstream_warnings()
+
 import argparse
 import pickle
 import sys
