@@ -13,6 +13,10 @@ torch path at a TransNeXt-T stage-1 shape. Exit status 1 on any mismatch.
 Usage: python tools/analysis_tools/check_ops.py --device cuda [--quick] [--kernel NAME]
            [--out table.md]
 """
+from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+
+filter_upstream_warnings()
+
 import argparse
 import statistics
 import sys

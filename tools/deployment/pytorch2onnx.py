@@ -16,6 +16,10 @@ output and the median latency of onnxruntime and PyTorch eager (same threads), a
 with status 1 if a difference exceeds 1e-4.
 --dynamic is refused (the graph is specialised to one size; the message says why).
 """
+from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+
+filter_upstream_warnings()
+
 import argparse
 import os
 import sys
