@@ -69,8 +69,9 @@ def markdown(rows, command):
         f'{rows[0]["runs"]} runs, onnxruntime and eager alternating. Parity: max abs '
         f'difference of all outputs (limit {TOLERANCE:g}). 1-minute load average after '
         f'each case: {", ".join(map(str, loads))} (other work on the machine inflates '
-        'both times). Eager computes the position bias (log-CPB MLP) in every forward, as '
-        'the PyTorch model does; the ONNX graph holds it as constants.', '',
+        'both times). Eager gathers (and in interpolate mode resizes) the position bias in '
+        'every forward from the cached log-CPB table, as the PyTorch model does; the ONNX '
+        'graph holds the finished bias as constants.', '',
         '| model | input | position bias | onnxruntime (ms) | eager (ms) | eager / ort '
         '| max abs diff |',
         '|---|---|---|---|---|---|---|']
