@@ -8,6 +8,7 @@ from mmtransnext.ops import AttentionInputs, aggregated_attention
 from mmtransnext.ops.attention import attention_probs
 from mmtransnext.ops.checks import check_window_size
 from mmtransnext.ops.window_geometry import valid_counts
+from .conv_glu import image_as_tokens, tokens_as_image
 from .position_bias import LogCPB
 
 # softplus(TEMPERATURE_INIT) = 1 / 0.24
@@ -79,9 +80,10 @@ class AggregatedAttention(LogCPB):
         q = F.normalize(self._heads(self.q(x), 1)[0], dim=-1)
         key, value = self._heads(self.kv(x), 2).unbind(0)
 
-        pooled = x.transpose(1, 2).reshape(B, C, height, width)
-        pooled = F.adaptive_avg_pool2d(self.act(self.sr(pooled)), pool_hw)
-        pooled = self.norm(pooled.flatten(2).transpose(1, 2))
+        # sr is a 1x1 conv: a linear map of the tokens; pooled channels-last (no copies)
+        pooled = self.act(F.linear(x, self.sr.weight.flatten(1), self.sr.bias))
+        pooled = F.adaptive_avg_pool2d(tokens_as_image(pooled, height, width), pool_hw)
+        pooled = self.norm(image_as_tokens(pooled))
         key_pool, value_pool = self._heads(self.kv(pooled), 2).unbind(0)
 
         length_scale = torch.log(valid_counts(height, width, self.window_size, x.device) + n_pool)

