@@ -34,14 +34,15 @@ TORCH_LIBRARY(mmtransnext, m) {
         "int kernel_size) -> (Tensor, Tensor)");
   // Fused aggregated attention (aggregated_attention.h): (out, lse); CPU kernel only.
   m.def("aggregated_attention(Tensor q, Tensor q_scaled, Tensor key, Tensor value, "
-        "Tensor key_pool, Tensor value_pool, Tensor rpb, Tensor pos_bias, "
-        "Tensor learnable_tokens, Tensor learnable_bias, int height, int width, "
-        "int kernel_size, int pool_height, int pool_width) -> (Tensor, Tensor)");
-  // Gradients of the ten tensor inputs, in order; recomputes the probabilities from lse.
+        "Tensor key_pool, Tensor value_pool, Tensor rpb, Tensor pos_table, "
+        "Tensor learnable_tokens, Tensor learnable_bias, Tensor pos_rows, int height, "
+        "int width, int kernel_size, int pool_height, int pool_width) -> (Tensor, Tensor)");
+  // Gradients of the ten floating-point inputs, in order; recomputes the probabilities
+  // from lse.
   m.def("aggregated_attention_backward(Tensor grad_out, Tensor lse, Tensor q, Tensor q_scaled, "
         "Tensor key, Tensor value, Tensor key_pool, Tensor value_pool, Tensor rpb, "
-        "Tensor pos_bias, Tensor learnable_tokens, Tensor learnable_bias, int height, "
-        "int width, int kernel_size, int pool_height, int pool_width) -> Tensor[]");
+        "Tensor pos_table, Tensor learnable_tokens, Tensor learnable_bias, Tensor pos_rows, "
+        "int height, int width, int kernel_size, int pool_height, int pool_width) -> Tensor[]");
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -7,7 +7,9 @@
 //
 // Backward recomputes the probabilities from the log-sum-exp. Deterministic without atomics:
 //   * a task owns (head, chunk of query blocks) for every batch entry, so it alone writes
-//     the position-bias gradient of those rows (summed over the batch in order);
+//     the position-bias gradient of those queries (summed over the batch in order); that
+//     [heads, N, P] gradient is then added into the row table by column (qx) tasks, each
+//     over its queries in order (the adjoint of pooled_bias_row);
 //   * gradients that sum over queries (rpb, learnable tokens / bias, pooled keys / values)
 //     go to per-chunk partial sums, added in chunk order afterwards; the chunks depend on N
 //     only, never on the thread count;
@@ -37,14 +39,17 @@ constexpr int64_t kTargetChunks = 32;  // backward chunks per (head): parallelis
 
 struct Sizes {
   int64_t B, heads, N, d, P, nblocks;
+  int64_t Hk, Wk, R, row_len;  // pooled grid; rows and row length of the bias table
   Geometry g;
 };
 
-Sizes make_sizes(const at::Tensor& q, const at::Tensor& kp, int64_t height, int64_t width,
-                 int64_t kernel_size) {
-  const int64_t N = q.size(2);
-  return {q.size(0), q.size(1), N, q.size(3), kp.size(2), (N + kBlock - 1) / kBlock,
-          make_geometry(height, width, kernel_size)};
+Sizes make_sizes(const AggregatedAttentionInputs& in, int64_t height, int64_t width,
+                 int64_t kernel_size, int64_t pool_height, int64_t pool_width) {
+  const int64_t N = in.q.size(2);
+  return {in.q.size(0),     in.q.size(1),          N,
+          in.q.size(3),     pool_height * pool_width, (N + kBlock - 1) / kBlock,
+          pool_height,      pool_width,            in.pos_table.size(1),
+          in.pos_table.size(2), make_geometry(height, width, kernel_size)};
 }
 
 // Inside the kernel's threads, ATen calls (matmuls on scratch and input views) go straight to
@@ -61,17 +66,6 @@ at::Tensor load_block(const scalar_t* src, int64_t n0, int64_t nb, int64_t d, at
   const scalar_t* in = src + n0 * d;
   for (int64_t i = 0; i < nb * d; ++i) out[i] = acc_t(in[i]);
   return dst.narrow(0, 0, nb);
-}
-
-// A row of n values in acc_t: the row itself when the types agree, else converted into buf.
-template <typename scalar_t, typename acc_t>
-const acc_t* row_as_acc(const scalar_t* src, int64_t n, acc_t* buf) {
-  if constexpr (std::is_same_v<scalar_t, acc_t>) {
-    return src;
-  } else {
-    for (int64_t i = 0; i < n; ++i) buf[i] = acc_t(src[i]);
-    return buf;
-  }
 }
 
 // out[o, i] = sum_c part[o, c, i]: the partial sums of the chunks, added in chunk order.
@@ -99,12 +93,14 @@ at::Tensor sum_chunks(const at::Tensor& part, at::ScalarType out_dtype) {
 template <typename scalar_t>
 struct Operands {
   using acc_t = at::opmath_type<scalar_t>;
-  const scalar_t *q, *qs, *kn, *v, *rpb, *pb;
+  const scalar_t *q, *qs, *kn, *v, *rpb, *pt;
+  const int64_t* rows;
   at::Tensor kp, vp, lt_t, lb;
   explicit Operands(const AggregatedAttentionInputs& in)
       : q(in.q.const_data_ptr<scalar_t>()), qs(in.q_scaled.const_data_ptr<scalar_t>()),
         kn(in.key.const_data_ptr<scalar_t>()), v(in.value.const_data_ptr<scalar_t>()),
-        rpb(in.rpb.const_data_ptr<scalar_t>()), pb(in.pos_bias.const_data_ptr<scalar_t>()) {
+        rpb(in.rpb.const_data_ptr<scalar_t>()), pt(in.pos_table.const_data_ptr<scalar_t>()),
+        rows(in.pos_rows.const_data_ptr<int64_t>()) {
     const auto acc = c10::CppTypeToScalarType<acc_t>::value;
     kp = in.key_pool.to(acc);
     vp = in.value_pool.to(acc);
@@ -123,7 +119,8 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
   at::Tensor out = at::empty_like(in.q);
   at::Tensor lse = at::empty({s.B, s.heads, s.N}, acc_opts);
   const Operands<scalar_t> x(in);
-  const scalar_t *q = x.q, *qs = x.qs, *kn = x.kn, *v = x.v, *rpb = x.rpb, *pb = x.pb;
+  const scalar_t *q = x.q, *qs = x.qs, *kn = x.kn, *v = x.v, *rpb = x.rpb, *pt = x.pt;
+  const int64_t* rows = x.rows;
   const at::Tensor &kp = x.kp, &vp = x.vp, &lt_t = x.lt_t, &lb = x.lb;
   scalar_t* out_p = out.mutable_data_ptr<scalar_t>();
   acc_t* lse_p = lse.mutable_data_ptr<acc_t>();
@@ -150,10 +147,11 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
       for (int64_t i = 0; i < nb; ++i) {
         const int64_t n = n0 + i, y = n / g.W, x = n % g.W;
         acc_t* srow = S + i * P;
-        const scalar_t* pb_row = pb + (h * s.N + n) * P;
+        pooled_bias_row(pt + h * s.R * s.row_len, rows, y, x, s.Hk, s.Wk, s.row_len,
+                        pb_buf.data());
         acc_t m = window_logits<acc_t>(g, y, x, qs + (base + n) * d, kn + base * d,
                                        rpb + h * nk, d, a.data());
-        m = cpu::add_max(srow, row_as_acc(pb_row, P, pb_buf.data()), P, m);
+        m = cpu::add_max(srow, pb_buf.data(), P, m);
         const acc_t sum = exp_shift(a.data(), nk, m) + cpu::exp_sum(srow, P, m);
         const acc_t inv = acc_t(1) / sum;
         for (int64_t j = 0; j < nk; ++j) a[j] *= inv;
@@ -185,7 +183,8 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
   const int64_t chunks = (s.nblocks + per_chunk - 1) / per_chunk;
 
   const Operands<scalar_t> x(in);
-  const scalar_t *q = x.q, *qs = x.qs, *kn = x.kn, *v = x.v, *rpb = x.rpb, *pb = x.pb;
+  const scalar_t *q = x.q, *qs = x.qs, *kn = x.kn, *v = x.v, *rpb = x.rpb, *pt = x.pt;
+  const int64_t* rows = x.rows;
   const at::Tensor &kp = x.kp, &vp = x.vp, &lt_t = x.lt_t, &lb = x.lb;
 
   at::Tensor grad_q = at::empty_like(in.q);
@@ -241,8 +240,9 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
             const scalar_t* go_n = go + (base + n) * d;
             acc_t* srow = S + i * P;
             acc_t* dsrow = dS + i * P;
-            const scalar_t* pb_row = pb + (h * N + n) * P;
-            cpu::add(srow, row_as_acc(pb_row, P, pb_buf.data()), P);
+            pooled_bias_row(pt + h * s.R * s.row_len, rows, y, x, s.Hk, s.Wk, s.row_len,
+                            pb_buf.data());
+            cpu::add(srow, pb_buf.data(), P);
             cpu::exp_sum(srow, P, l);
             window_logits<acc_t>(g, y, x, qs + (base + n) * d, kn + base * d, rpb + h * nk, d,
                                  a.data());
@@ -311,7 +311,24 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
   auto grad_rpb = sum_chunks(rpb_part, dtype);
   auto grad_lb = sum_chunks(lb_part, dtype);
   auto grad_lt = sum_chunks(lt_part, dtype).view({heads, nk, d}).transpose(1, 2).contiguous();
-  return {grad_q, grad_qs, grad_k, grad_v, grad_kp, grad_vp, grad_rpb, grad_pb.to(dtype),
+  // the bias gradient into the row table: a task per (head, query column qx) owns the
+  // table columns [qx * Wk, (qx + 1) * Wk) and adds its queries in order
+  at::Tensor grad_pt = at::zeros({heads, s.R, s.row_len}, acc_opts);
+  {
+    const acc_t* gpb = grad_pb.const_data_ptr<acc_t>();
+    acc_t* gpt = grad_pt.mutable_data_ptr<acc_t>();
+    at::parallel_for(0, heads * g.W, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t h = t / g.W, xq = t % g.W;
+        for (int64_t y = 0; y < g.H; ++y) {
+          pooled_bias_row_grad(gpb + (h * N + y * g.W + xq) * P, rows, y, xq, s.Hk, s.Wk,
+                               s.row_len, gpt + h * s.R * s.row_len);
+        }
+      }
+    });
+  }
+  grad_pb = at::Tensor();
+  return {grad_q, grad_qs, grad_k, grad_v, grad_kp, grad_vp, grad_rpb, grad_pt.to(dtype),
           grad_lt, grad_lb};
 }
 
@@ -322,8 +339,10 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
 
 std::tuple<at::Tensor, at::Tensor> aggregated_attention_cpu(const AggregatedAttentionInputs& in,
                                                             int64_t height, int64_t width,
-                                                            int64_t kernel_size) {
-  const Sizes s = make_sizes(in.q, in.key_pool, height, width, kernel_size);
+                                                            int64_t kernel_size,
+                                                            int64_t pool_height,
+                                                            int64_t pool_width) {
+  const Sizes s = make_sizes(in, height, width, kernel_size, pool_height, pool_width);
   std::tuple<at::Tensor, at::Tensor> result;
   MMTN_DISPATCH(in.q.scalar_type(), "aggregated_attention_cpu",
                 [&] { result = forward_impl<scalar_t>(in, s); });
@@ -333,8 +352,10 @@ std::tuple<at::Tensor, at::Tensor> aggregated_attention_cpu(const AggregatedAtte
 std::vector<at::Tensor> aggregated_attention_backward_cpu(const at::Tensor& grad_out,
                                                           const AggregatedAttentionInputs& in,
                                                           const at::Tensor& lse, int64_t height,
-                                                          int64_t width, int64_t kernel_size) {
-  const Sizes s = make_sizes(in.q, in.key_pool, height, width, kernel_size);
+                                                          int64_t width, int64_t kernel_size,
+                                                          int64_t pool_height,
+                                                          int64_t pool_width) {
+  const Sizes s = make_sizes(in, height, width, kernel_size, pool_height, pool_width);
   std::vector<at::Tensor> result;
   MMTN_DISPATCH(in.q.scalar_type(), "aggregated_attention_backward_cpu",
                 [&] { result = backward_impl<scalar_t>(grad_out, in, lse, s); });

@@ -23,7 +23,9 @@ def _memoised(compute):
                 raise RuntimeError(f'position bias at {key[0]}x{key[1]} tokens was not '
                                    'precomputed: run the model once on the export input first')
             with torch.no_grad():
-                table[key] = compute(*key).detach()
+                result = compute(*key)
+            table[key] = (tuple(t.detach() for t in result) if isinstance(result, tuple)
+                          else result.detach())
         return table[key]
     return position_bias
 
@@ -35,10 +37,11 @@ def frozen_position_bias(model, x):
     blocks = [m for m in model.modules() if isinstance(m, LogCPB)]
     for m in blocks:
         m.position_bias = _memoised(m.position_bias)
+        m.position_bias_rows = _memoised(m.position_bias_rows)
     try:
         with torch.no_grad():
             model(x)
         yield
     finally:
         for m in blocks:
-            del m.position_bias  # the class's method again
+            del m.position_bias, m.position_bias_rows  # the class's methods again

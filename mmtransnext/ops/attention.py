@@ -27,7 +27,8 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from .checks import AGGREGATED_INPUTS
+from .bias_rows import expand_bias
+from .checks import AGGREGATED_INPUTS, N_FLOAT_INPUTS
 from .export_guard import tracing
 from .sliding_window import _autocast, _use_ext, sliding_window_av, sliding_window_qk
 
@@ -41,9 +42,18 @@ class AttentionInputs(NamedTuple):
     key_pool: torch.Tensor          # [B, heads, P, d], normalised
     value_pool: torch.Tensor        # [B, heads, P, d]
     rpb: torch.Tensor               # [heads, k*k] local relative position bias
-    pos_bias: torch.Tensor          # [heads, N, P] position bias of the pooled path
-    learnable_tokens: torch.Tensor  # [heads, d, k*k]
+    pos_table: torch.Tensor         # [heads, R, W*Wk] position bias of the pooled path as a
+    learnable_tokens: torch.Tensor  # [heads, d, k*k]          row table (expand_bias)
     learnable_bias: torch.Tensor    # [heads, k*k]
+    pos_rows: torch.Tensor          # [H*Hk] int64 rows of pos_table (expand_bias)
+
+    def floats(self):
+        """The floating-point tensors (all but ``pos_rows``): what has gradients."""
+        return self[:N_FLOAT_INPUTS]
+
+    def with_floats(self, *floats):
+        """The same inputs with the floating-point tensors replaced (e.g. cast)."""
+        return AttentionInputs(*floats, self.pos_rows)
 
 
 assert AttentionInputs._fields == AGGREGATED_INPUTS  # the fused op's argument order
@@ -52,7 +62,8 @@ assert AttentionInputs._fields == AGGREGATED_INPUTS  # the fused op's argument o
 def attention_probs(a: AttentionInputs, height: int, width: int, kernel_size: int):
     """Softmax weights (window [B, heads, N, k*k], pooled [B, heads, N, P]) of the torch path."""
     attn_local = sliding_window_qk(a.q_scaled, a.key, a.rpb, height, width, kernel_size)
-    attn_pool = a.q_scaled @ a.key_pool.transpose(-2, -1) + a.pos_bias.to(a.q.dtype)
+    pos_bias = expand_bias(a.pos_table, a.pos_rows, height, width)
+    attn_pool = a.q_scaled @ a.key_pool.transpose(-2, -1) + pos_bias.to(a.q.dtype)
     attn = torch.cat([attn_local, attn_pool], dim=-1).softmax(dim=-1)
     return attn.split([kernel_size * kernel_size, attn_pool.shape[-1]], dim=-1)
 
@@ -89,6 +100,6 @@ def aggregated_attention(a: AttentionInputs, height: int, width: int, kernel_siz
     a = AttentionInputs(*_autocast(*a))
     # parameters and position bias in the activations' dtype, as the torch path casts them
     a = a._replace(**{n: getattr(a, n).to(a.q.dtype) for n in
-                      ('rpb', 'pos_bias', 'learnable_tokens', 'learnable_bias')})
+                      ('rpb', 'pos_table', 'learnable_tokens', 'learnable_bias')})
     return torch.ops.mmtransnext.aggregated_attention(*a, height, width, kernel_size,
                                                       *pool_hw)[0]

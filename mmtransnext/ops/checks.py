@@ -108,20 +108,26 @@ def check_av(op, attn, v, height, width, kernel_size):
 
 
 AGGREGATED_INPUTS = ('q', 'q_scaled', 'key', 'value', 'key_pool', 'value_pool', 'rpb',
-                     'pos_bias', 'learnable_tokens', 'learnable_bias')
+                     'pos_table', 'learnable_tokens', 'learnable_bias', 'pos_rows')
+N_FLOAT_INPUTS = len(AGGREGATED_INPUTS) - 1  # all but pos_rows (int64)
 
 
 def check_aggregated_attention(op, tensors, height, width, kernel_size, pool_height,
                                pool_width):
-    """``tensors``: the ten inputs of the fused op in AGGREGATED_INPUTS order."""
+    """``tensors``: the eleven inputs of the fused op in AGGREGATED_INPUTS order. The values
+    of ``pos_rows`` (< R, the rows of pos_table) are checked where they are read (C++)."""
     check_window(op, height, width, kernel_size)
     q = tensors[0]
     if q.dim() != 4:
         raise ValueError(f'{op}: expected 4-D [B, heads, N, C] tensors, got q {tuple(q.shape)}')
     if not q.is_floating_point():
         raise TypeError(f'{op}: expected floating-point tensors, got {q.dtype}')
-    for name, t in zip(AGGREGATED_INPUTS, tensors):
+    for name, t in zip(AGGREGATED_INPUTS[:N_FLOAT_INPUTS], tensors):
         check_like(op, name, t, q)
+    rows = tensors[N_FLOAT_INPUTS]
+    if rows.dtype != torch.int64 or rows.device != q.device:
+        raise TypeError(f'{op}: pos_rows must be an int64 tensor on {q.device}, got '
+                        f'{rows.dtype} on {rows.device}')
     B, heads, N, d = q.shape
     _require(B >= 1, lambda: f'{op}: empty batch (B = 0): nothing to attend to')
     check_tokens(op, q, height, width)
@@ -133,9 +139,14 @@ def check_aggregated_attention(op, tensors, height, width, kernel_size, pool_hei
                          'rows or columns than the token map (use the torch path, '
                          'MMTRANSNEXT_OPS=torch, for such inputs)')
     P, nk = pool_height * pool_width, kernel_size * kernel_size
+    table = tensors[AGGREGATED_INPUTS.index('pos_table')]
+    _require(table.dim() == 3 and table.shape[1] >= 1,
+             lambda: f'{op}: pos_table must be [heads, R, W*Wk] with R >= 1, got '
+                     f'{tuple(table.shape)}')
     shapes = dict(q_scaled=(B, heads, N, d), key=(B, heads, N, d), value=(B, heads, N, d),
                   key_pool=(B, heads, P, d), value_pool=(B, heads, P, d), rpb=(heads, nk),
-                  pos_bias=(heads, N, P), learnable_tokens=(heads, d, nk),
-                  learnable_bias=(heads, nk))
+                  pos_table=(heads, table.shape[1], width * pool_width),
+                  learnable_tokens=(heads, d, nk), learnable_bias=(heads, nk),
+                  pos_rows=(height * pool_height,))
     for name, t in zip(AGGREGATED_INPUTS[1:], tensors[1:]):
         check_shape(op, name, t, shapes[name])

@@ -18,8 +18,8 @@ import torch
 
 from mmtransnext import _ext  # noqa: F401  (defines the torch.ops.mmtransnext schemas)
 
-from .checks import (AGGREGATED_INPUTS, acc_dtype, check_aggregated_attention, check_av,
-                     check_grad, check_qk, check_rpb, check_shape)
+from .checks import (AGGREGATED_INPUTS, N_FLOAT_INPUTS, acc_dtype, check_aggregated_attention,
+                     check_av, check_grad, check_qk, check_rpb, check_shape)
 
 
 _N_AGG = len(AGGREGATED_INPUTS)  # tensor inputs of aggregated_attention, then its ints
@@ -75,7 +75,7 @@ def _aggregated_attention_backward_fake(grad_out, lse, *args):
     q = tensors[0]
     check_grad(op, 'grad_out', grad_out, q.shape, q)
     check_shape(op, 'lse', lse, q.shape[:3])
-    return [t.new_empty(t.shape) for t in tensors]
+    return [t.new_empty(t.shape) for t in tensors[:N_FLOAT_INPUTS]]
 
 
 # -- autograd --------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def _aggregated_backward(ctx, grad_out, _grad_lse):
     lse, *tensors = ctx.saved_tensors
     grads = torch.ops.mmtransnext.aggregated_attention_backward(grad_out, lse, *tensors,
                                                                 *ctx.geometry)
-    return (*grads, None, None, None, None, None)
+    return (*grads, None, None, None, None, None, None)  # pos_rows, then the five ints
 
 
 torch.library.register_autograd('mmtransnext::aggregated_attention', _aggregated_backward,

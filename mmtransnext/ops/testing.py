@@ -27,7 +27,8 @@ def window_inputs(B, heads, H, W, d, ks, dtype=torch.float32, device='cpu', seed
 
 def attention_inputs(B, heads, H, W, d, ks, pool_hw, dtype=torch.float32, device='cpu', seed=0,
                      requires_grad=False):
-    """:class:`AttentionInputs` of the fused aggregated attention."""
+    """:class:`AttentionInputs` of the fused aggregated attention (the floating-point ones
+    require grad if ``requires_grad``; ``pos_rows`` is int64)."""
     g = _generator(seed)
     N, P, nk = H * W, pool_hw[0] * pool_hw[1], ks * ks
 
@@ -37,9 +38,15 @@ def attention_inputs(B, heads, H, W, d, ks, pool_hw, dtype=torch.float32, device
     def unit(*shape):
         return F.normalize(rand(*shape), dim=-1)
 
+    # a row table with fewer rows than (query row, key row) pairs, so rows repeat as in the
+    # model (the backward adds several queries' gradients into one table entry)
+    n_rows = max(1, H * pool_hw[0] // 2)
     a = AttentionInputs(
         q=unit(B, heads, N, d), q_scaled=rand(B, heads, N, d, scale=2.),
         key=unit(B, heads, N, d), value=rand(B, heads, N, d), key_pool=unit(B, heads, P, d),
-        value_pool=rand(B, heads, P, d), rpb=rand(heads, nk), pos_bias=rand(heads, N, P),
-        learnable_tokens=rand(heads, d, nk, scale=.3), learnable_bias=rand(heads, nk, scale=.3))
-    return AttentionInputs(*[t.to(dtype).to(device).requires_grad_(requires_grad) for t in a])
+        value_pool=rand(B, heads, P, d), rpb=rand(heads, nk),
+        pos_table=rand(heads, n_rows, W * pool_hw[1]),
+        learnable_tokens=rand(heads, d, nk, scale=.3), learnable_bias=rand(heads, nk, scale=.3),
+        pos_rows=torch.randint(n_rows, (H * pool_hw[0],), generator=g))
+    floats = [t.to(dtype).to(device).requires_grad_(requires_grad) for t in a.floats()]
+    return AttentionInputs(*floats, a.pos_rows.to(device))

@@ -1,7 +1,8 @@
 """The fused aggregated-attention op (CPU) against the torch path (the reference).
 
 Gradients in float64 (gradcheck) at borders, odd grids and windows 3 / 5, a fixed pooled grid
-(linear mode); float32 agreement of the output and all ten gradients; bitwise-deterministic
+(linear mode), a bias row table whose rows repeat; float32 agreement of the output and all
+ten gradients; bitwise-deterministic
 backward (repeated runs and 1 vs 2 threads); opcheck; the dispatch rules; bad input (the
 Python entry, the fake kernel and the C++ op give the same message); non-finite inputs.
 """
@@ -45,8 +46,9 @@ def test_matches_torch_path(B, heads, H, W, d, ks, pool_hw):
     assert lse.shape == (B, heads, H * W) and lse.dtype == torch.float32
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     grad = torch.randn_like(out)
-    for name, got, want in zip(AttentionInputs._fields, torch.autograd.grad(out, a, grad),
-                               torch.autograd.grad(ref, a, grad)):
+    for name, got, want in zip(AttentionInputs._fields,
+                               torch.autograd.grad(out, a.floats(), grad),
+                               torch.autograd.grad(ref, a.floats(), grad)):
         # the rpb / learnable / pooled gradients sum B*N terms
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4, msg=name)
 
@@ -58,7 +60,7 @@ def test_low_precision(dtype, tol):
     a = make_attention_inputs(2, 2, H, W, 24, ks, pool_hw, dtype)
     out = fused(a, H, W, ks, pool_hw)
     assert out.dtype == dtype
-    ref = aggregated_attention_torch(AttentionInputs(*[t.float() for t in a]), H, W, ks)
+    ref = aggregated_attention_torch(a.with_floats(*[t.float() for t in a.floats()]), H, W, ks)
     torch.testing.assert_close(out.float(), ref, rtol=tol, atol=tol)
 
 
@@ -72,7 +74,7 @@ def test_backward_bitwise_deterministic():
     try:
         for n in (threads, threads, 1, 2):
             torch.set_num_threads(n)
-            runs.append(torch.autograd.grad(fused(a, H, W, ks, pool_hw), a, grad))
+            runs.append(torch.autograd.grad(fused(a, H, W, ks, pool_hw), a.floats(), grad))
     finally:
         torch.set_num_threads(threads)
     for run in runs[1:]:
@@ -200,8 +202,14 @@ def _bad_cases():
         'empty batch': (AttentionInputs(*[t[:0] if t.dim() == 4 else t for t in a]), geo,
                         r'empty batch'),
         'heads of rpb': (a._replace(rpb=a.rpb[:1]), geo, r'rpb must have shape'),
-        'heads of pos_bias': (a._replace(pos_bias=a.pos_bias[:1]), geo,
-                              r'pos_bias must have shape'),
+        'heads of pos_table': (a._replace(pos_table=a.pos_table[:1]), geo,
+                               r'pos_table must have shape'),
+        'columns of pos_table': (a._replace(pos_table=a.pos_table[..., 1:]), geo,
+                                 r'pos_table must have shape .2, \d+, 18.'),
+        'pos_rows dtype': (a._replace(pos_rows=a.pos_rows.int()), geo,
+                           r'pos_rows must be an int64 tensor'),
+        'pos_rows length': (a._replace(pos_rows=a.pos_rows[1:]), geo,
+                            r'pos_rows must have shape .10,?.'),
         'head_dim of key': (a._replace(key=a.key[..., :3]), geo, r'key must have shape'),
         'P of value_pool': (a._replace(value_pool=a.value_pool[:, :, :5]), geo,
                             r'value_pool must have shape'),
@@ -230,16 +238,30 @@ def test_bad_input(case, where, monkeypatch):
             check_aggregated_attention('aggregated_attention', a, *geo)
 
 
+def test_pos_rows_out_of_range():
+    """The row indices are read by the kernel only: it checks them before any work."""
+    a = make_attention_inputs(1, 2, 5, 6, 4, 3, (2, 3))
+    rows = a.pos_rows.clone()
+    rows[3] = a.pos_table.shape[1]
+    with pytest.raises(RuntimeError, match=r'pos_rows holds values outside \[0, R\)'):
+        torch.ops.mmtransnext.aggregated_attention(*a._replace(pos_rows=rows), 5, 6, 3, 2, 3)
+    with pytest.raises(RuntimeError, match=r'pos_rows holds values outside'):
+        aggregated_attention(a._replace(pos_rows=-rows), 5, 6, 3, (2, 3))
+
+
 def test_non_finite_inputs_propagate_like_torch_path():
     """Documented behaviour: no check; a NaN / inf reaching a query's logits gives that query
     a NaN output, exactly where the torch path has one; other queries are unaffected."""
     H, W, ks, pool_hw = 5, 7, 3, (2, 3)
     a = make_attention_inputs(1, 2, H, W, 4, ks, pool_hw)
+    # one table row per (query row, key row): the inf below reaches query 20 only
+    table = torch.randn(2, H * pool_hw[0], W * pool_hw[1])
+    a = a._replace(pos_table=table, pos_rows=torch.arange(H * pool_hw[0]))
     q_scaled = a.q_scaled.clone()
     q_scaled[0, 0, 3] = float('nan')
-    pos_bias = a.pos_bias.clone()
-    pos_bias[1, 20, 2] = float('inf')
-    bad = a._replace(q_scaled=q_scaled, pos_bias=pos_bias)
+    # query 20 = (2, 6), pooled key 2 = (0, 2): row 2 * 2 + 0, column 6 * 3 + 2
+    table[1, 4, 20] = float('inf')
+    bad = a._replace(q_scaled=q_scaled)
     out, ref = fused(bad, H, W, ks, pool_hw), aggregated_attention_torch(bad, H, W, ks)
     assert torch.equal(out.isnan(), ref.isnan())
     assert out[0, 0, 3].isnan().all() and out[0, 1, 20].isnan().all()

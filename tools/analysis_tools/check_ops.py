@@ -78,11 +78,12 @@ def _fused(shape, dtype, device, timing=False):
     a = attention_inputs(B, heads, H, W, d, ks, pool_hw, dtype, device, requires_grad=True)
 
     def ext(*t):
-        return torch.ops.mmtransnext.aggregated_attention(*t, H, W, ks, *pool_hw)[0]
+        return torch.ops.mmtransnext.aggregated_attention(*a.with_floats(*t), H, W, ks,
+                                                          *pool_hw)[0]
 
     def ref(*t):
-        return aggregated_attention_torch(AttentionInputs(*t), H, W, ks)
-    return AttentionInputs._fields, tuple(a), ext, ref
+        return aggregated_attention_torch(a.with_floats(*t), H, W, ks)
+    return AttentionInputs._fields[:len(a.floats())], a.floats(), ext, ref
 
 
 KERNELS = {'sliding_qk': _qk, 'sliding_av': _av, 'aggregated_attention': _fused}

@@ -89,11 +89,11 @@ class AggregatedAttention(LogCPB):
         length_scale = torch.log(valid_counts(height, width, self.window_size, x.device) + n_pool)
         q_scaled = (q + self.query_embedding) * F.softplus(self.temperature) \
             * length_scale.to(q.dtype)
-        heads = self.num_heads
+        pos_table, pos_rows = self.position_bias_rows(height, width)
         inputs = AttentionInputs(
             q, q_scaled, F.normalize(key, dim=-1), value, F.normalize(key_pool, dim=-1),
-            value_pool, self.relative_pos_bias_local, self.position_bias(height, width),
-            self.learnable_tokens, self.learnable_bias.view(heads, -1))
+            value_pool, self.relative_pos_bias_local, pos_table, self.learnable_tokens,
+            self.learnable_bias.view(self.num_heads, -1), pos_rows)
         return inputs, pool_hw
 
     def attention_weights(self, x, height, width):

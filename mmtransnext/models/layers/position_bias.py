@@ -20,9 +20,14 @@ axis, and along x it only touches the (qx, kx) pairs, which the table reaches th
 ``iw``; so the x-pair resize runs on the gathered table [heads, U_h, Wq0 * Wk0] (small),
 the rows are then gathered with ``ih`` and the y-pair resize runs once over the result in
 its own layout (channels-last, no transposes). Same weights, same F.interpolate kernel;
-only the order of the sums differs from resizing the full bias. Without a y resize
-('extrapolate', 'linear', or 'interpolate' at the img_size height) the bias is one gather
-of rows of Wk values straight into the [heads, (qy, qx), (ky, kx)] layout.
+only the order of the sums differs from resizing the full bias.
+
+The attentions take the bias as a *row table* [heads, R, Wq*Wk] and a row index [Hq*Hk]
+(:func:`expand_bias`): without a y resize ('extrapolate', 'linear', or 'interpolate' at the
+img_size height) that is the x-resized table [heads, U_h, Wq*Wk] with ``ih``, a few MB where
+the bias is tens (stage 1 of T at 512: 6 MB against 50 MB); with one, the y-resized rows
+[heads, Hq*Hk, Wq*Wk] with the identity index. The fused op reads the bias from it; the torch
+path expands it with one gather.
 
 Under ``torch.no_grad`` (or when the MLP's parameters need no gradient) the table is cached
 per module and grid, keyed by the parameters' version counters and storage, so inference
@@ -41,6 +46,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
+
+from mmtransnext.ops.bias_rows import expand_bias
 
 POS_BIAS_MODES = ('interpolate', 'extrapolate', 'linear')
 
@@ -160,25 +167,20 @@ def _resize_pair(x, size, new_size, channels_last=False):
     return x.view(heads, -1, new_size[0] * new_size[1])
 
 
-def bias_from_table(table, ih, iw, q_hw, k_hw, new_q_hw=None, new_k_hw=None):
-    """Bias [heads, Hq*Wq, Hk*Wk] from the table [heads, U_h, U_w] of the grid q_hw x k_hw,
-    bilinearly resized to new_q_hw x new_k_hw when those are given and differ."""
+def bias_rows_from_table(table, ih, iw, q_hw, k_hw, new_q_hw=None, new_k_hw=None):
+    """(row table [heads, R, Wq*Wk], rows [Hq*Hk]) of the bias (see :func:`expand_bias`) from
+    the CPB table [heads, U_h, U_w] of the grid q_hw x k_hw, bilinearly resized to new_q_hw x
+    new_k_hw when those are given and differ."""
     new_q_hw = tuple(new_q_hw or q_hw)
     new_k_hw = tuple(new_k_hw or k_hw)
-    heads, n_rows = table.shape[:2]
     (hq, wq), (hk, wk) = new_q_hw, new_k_hw
     cols = _resize_pair(table.index_select(2, iw), (q_hw[1], k_hw[1]),
                         (wq, wk))  # [heads, U_h, Wq * Wk]
     if (q_hw[0], k_hw[0]) == (hq, hk):
-        # one gather straight into the [heads, (qy, qx), (ky, kx)] layout: rows of Wk
-        # values from cols seen as [heads, (qx, u), kx], at qx * U_h + ih[qy, ky]
-        cols = cols.view(heads, n_rows, wq, wk).transpose(1, 2).reshape(heads, -1, wk)
-        rows = torch.arange(wq, device=ih.device).view(1, wq, 1) * n_rows + ih.view(hq, 1, hk)
-        return cols.index_select(1, rows.flatten()).view(heads, hq * wq, hk * wk)
-    bias = _resize_pair(cols.index_select(1, ih), (q_hw[0], k_hw[0]), (hq, hk),
+        return cols, ih
+    rows = _resize_pair(cols.index_select(1, ih), (q_hw[0], k_hw[0]), (hq, hk),
                         channels_last=True)  # [heads, Hq * Hk, Wq * Wk]
-    bias = bias.view(heads, hq, hk, wq, wk).permute(0, 1, 3, 2, 4)
-    return bias.reshape(heads, hq * wq, hk * wk)
+    return rows, torch.arange(hq * hk, device=ih.device)
 
 
 class LogCPB(nn.Module):
@@ -286,6 +288,10 @@ class LogCPB(nn.Module):
 
     def position_bias(self, height: int, width: int) -> torch.Tensor:
         """Bias [heads, H*W, P] for an H x W token map (P from ``key_grid``)."""
+        return expand_bias(*self.position_bias_rows(height, width), height, width)
+
+    def position_bias_rows(self, height: int, width: int):
+        """The bias of an H x W token map as (row table, rows): see :func:`expand_bias`."""
         q_hw, k_hw = (height, width), self.key_grid(height, width)
         q0, k0 = q_hw, k_hw
         if self.pos_bias == 'interpolate':
@@ -294,4 +300,4 @@ class LogCPB(nn.Module):
         pretrain = self.pretrain_tokens
         vh, vw, ih, iw = COORDINATE_CACHE.get(q0, k0, pretrain, self.cpb_fc1.weight.device)
         table = self._cached_table((*q0, *k0, pretrain), vh, vw)
-        return bias_from_table(table, ih, iw, q0, k0, q_hw, k_hw)
+        return bias_rows_from_table(table, ih, iw, q0, k0, q_hw, k_hw)
