@@ -26,12 +26,15 @@ HOST_DEVICE_INLINE acc_t neg_inf() {
   return -std::numeric_limits<acc_t>::infinity();
 }
 
-// 2^i as a float, -126 <= i <= 127, from its bits.
+// 2^i as a float, -126 <= i <= 127, from its bits. A bit cast, not memcpy: GCC does not
+// vectorise loops with the memcpy (exp_sum ran scalar, 24 % of the fused forward).
 HOST_DEVICE_INLINE float pow2i(int i) {
   const uint32_t bits = static_cast<uint32_t>(i + 127) << 23;
-  float f;
-  memcpy(&f, &bits, sizeof(f));
-  return f;
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(bits);
+#else
+  return __builtin_bit_cast(float, bits);
+#endif
 }
 
 // Sum of n values with 8 independent partial sums (vectorisable, fixed order).
@@ -70,8 +73,10 @@ HOST_DEVICE_INLINE acc_t window_logits(const Geometry& g, int64_t y, int64_t x,
 // arithmetic without branches or calls, so that loops over rows auto-vectorise on the CPU
 // (std::exp is a scalar libm call there). x < -87.3 (exp underflows) gives 0; NaN stays NaN
 // (it reaches p; the mask multiplies NaN by 0).
+constexpr float kExpMin = -87.33654f;
+
 HOST_DEVICE_INLINE float exp_nonpositive(float x) {
-  constexpr float kMin = -87.33654f;
+  constexpr float kMin = kExpMin;
   const float xc = x < kMin ? kMin : x;
   const float t = xc * 1.44269504088896341f;
   const float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest (|t| < 2^22)

@@ -8,5 +8,7 @@
 #define HOST_DEVICE_INLINE __host__ __device__ __forceinline__
 #else
 #define HOST_DEVICE
-#define HOST_DEVICE_INLINE inline
+// always_inline: the element helpers must inline into the vectorised row loops (GCC's
+// heuristics called exp_nonpositive "cold" and kept a call, so exp_sum ran scalar)
+#define HOST_DEVICE_INLINE inline __attribute__((always_inline))
 #endif

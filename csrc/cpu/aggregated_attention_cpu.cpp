@@ -34,7 +34,7 @@
 namespace mmtransnext {
 namespace {
 
-constexpr int64_t kBlock = 64;         // queries per matmul block
+constexpr int64_t kBlock = 128;        // queries per matmul block
 constexpr int64_t kTargetChunks = 32;  // backward chunks per (head): parallelism vs partials
 
 struct Sizes {
