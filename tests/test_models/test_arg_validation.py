@@ -81,6 +81,19 @@ def test_check_finite_names_the_input():
         model(x)
 
 
+@pytest.mark.parametrize('entry', ['forward_features', 'forward_intermediates', 'forward'])
+def test_check_finite_covers_every_classifier_entry(entry):
+    """The classifiers (mmpretrain and timm) enter through their own forwards: the input
+    check runs there too."""
+    from mmtransnext.models.classifiers.timm_transnext import TimmTransNeXt
+    model = TimmTransNeXt(arch='micro', img_size=32, num_classes=3).eval()
+    model.check_finite = True
+    x = torch.randn(1, 3, 32, 32)
+    x[0, 2, 1, 1] = float('nan')
+    with pytest.raises(FloatingPointError, match=r'NaN values first appear in the input images'):
+        getattr(model, entry)(x)
+
+
 def test_check_finite_names_stage_and_block():
     model = small(img_size=32, check_finite=True).eval()
     with torch.no_grad():

@@ -193,7 +193,11 @@ class TransNeXt(BaseModule):
 
     # -- forward --------------------------------------------------------------------------
     def _check_input(self, x):
+        """Every forward entry (backbone, classifiers, timm's forward_intermediates) starts
+        here: the input's shape, and with ``check_finite`` its values."""
         check_input(x, self.in_channels)
+        if self.check_finite:
+            check_finite(x, 'in the input images')
 
     def _run_block(self, block, x, height, width):
         if self.with_cp and x.requires_grad:
@@ -216,8 +220,6 @@ class TransNeXt(BaseModule):
 
     def forward(self, x):
         self._check_input(x)
-        if self.check_finite:
-            check_finite(x, 'in the input images')
         outs = []
         for i in range(self.num_stages):
             x = self.forward_stage_map(i, x)
