@@ -7,6 +7,9 @@
    each with the interpolated and the extrapolated position bias;
 4. prints the mIoU table (also written to work_dirs/demo/results.md).
 
+The console shows each step's progress bars, warnings and errors; each step's whole output
+(mmengine's logs, the config, the environment) is in its console.log under the work dir.
+
 Reproducible: the toy set is fixed (data seed 0), --seed seeds training (init, sampling,
 augmentation, drop path) and every process runs --threads CPU threads (the rounding of
 parallel CPU reductions depends on the thread count). The same machine, seed and thread
@@ -52,9 +55,30 @@ def demo_env(threads, base=None):
     return env
 
 
-def run(args, env):
+def run(args, env, log_file):
+    """Run a tool; the console shows its progress, warnings and errors (ConsoleFilter), the
+    whole output goes to ``log_file``. A failure prints the end of that file and stops."""
+    from mmtransnext.utils.console_filter import ConsoleFilter
     print('$ ' + ' '.join(args), flush=True)
-    subprocess.run([sys.executable] + args, cwd=ROOT, check=True, env=env)
+    log_file = os.path.join(ROOT, log_file)
+    os.makedirs(os.path.dirname(log_file), exist_ok=True)
+    console, out = ConsoleFilter(), sys.stdout.buffer
+    with open(log_file, 'wb') as log:
+        proc = subprocess.Popen([sys.executable] + args, cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        while chunk := proc.stdout.read1(1 << 16):
+            log.write(chunk)
+            out.write(console.feed(chunk))
+            out.flush()
+        out.write(console.flush())
+        out.flush()
+    if proc.wait():
+        with open(log_file, 'rb') as f:
+            tail = f.read().decode(errors='replace').splitlines()[-40:]
+        print('\n'.join(['', f'FAILED (exit {proc.returncode}); the end of {log_file}:']
+                        + tail), flush=True)
+        raise SystemExit(proc.returncode)
+    print(f'(full output: {os.path.relpath(log_file, ROOT)})', flush=True)
 
 
 def train_args(work_dir, iters, seed):
@@ -96,12 +120,14 @@ def main():
     step('1/3 toy data')
     run(['tools/misc/generate_toy_data.py', os.path.dirname(DATA), '--tasks', 'ade20k',
          '--num-train', str(args.num_train), '--num-val', str(args.num_val),
-         '--img-size', '128', '--seed', str(DATA_SEED)], env)
+         '--img-size', '128', '--seed', str(DATA_SEED)], env,
+        os.path.join(args.work_dir, 'toy_data.log'))
 
     step(f'2/3 train UPerNet + TransNeXt-micro for {args.iters} iterations (CPU, seed '
          f'{args.seed}, {args.threads} threads)')
     train_dir = os.path.join(args.work_dir, 'train')
-    run(train_args(train_dir, args.iters, args.seed), env)
+    run(train_args(train_dir, args.iters, args.seed), env,
+        os.path.join(train_dir, 'console.log'))
     checkpoint = os.path.join(train_dir, f'iter_{args.iters}.pth')
     train_minutes = (time.time() - start) / 60
 
@@ -110,7 +136,7 @@ def main():
     for i, (name, extra, mode) in enumerate(EVALS):
         work_dir = os.path.join(args.work_dir, f'test_{i}')
         run(['tools/test.py', CONFIG, checkpoint, '--work-dir', work_dir, '--pos-bias', mode]
-            + extra, env)
+            + extra, env, os.path.join(work_dir, 'console.log'))
         metrics = read_test_metrics(work_dir)
         rows.append((name, mode, metrics['mIoU'], metrics['aAcc']))
 

@@ -1,6 +1,9 @@
 from mmengine.hooks import Hook
 from mmengine.utils import ProgressBar
 
+# the bars' names, printed as a header line ("train:") above each bar
+BAR_KEYS = ('train', 'val', 'test')
+
 
 class ProgressBarHook(Hook):
     """A terminal progress bar over training iterations and over each val/test pass.

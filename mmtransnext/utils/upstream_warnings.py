@@ -36,6 +36,17 @@ UPSTREAM_WARNINGS = (
 )
 
 
+# Records of upstream loggers (logger name regex, message regex) that the same stack prints
+# on every run: mmengine's own deprecation notices, and the IoUMetric notice about a prefix
+# that mmseg's configs never set. Only a console that hides them (tools/demo.py's, through
+# mmtransnext.utils.console_filter) uses this list; log files keep every record.
+UPSTREAM_LOG_RECORDS = (
+    (r'mmengine$', r'The prefix is not set in metric class IoUMetric'),
+    (r'mmengine$', r'"FileClient" will be deprecated in future'),
+    (r'mmengine$', r'"HardDiskBackend" is the alias of "LocalBackend"'),
+)
+
+
 def filter_upstream_warnings(entries=UPSTREAM_WARNINGS):
     """Ignore the known upstream warnings in this process (call it first in an entry
     point, before the upstream packages do their work)."""
