@@ -14,6 +14,7 @@ from typing import Sequence
 
 import torch
 
+from mmtransnext.models.layers.position_bias import MIN_PRETRAIN_TOKENS
 from mmtransnext.ops.checks import check_window_size
 
 
@@ -40,7 +41,7 @@ def min_img_size(sr_ratios: Sequence[int]) -> int:
 
 
 def min_pretrain_size(num_stages: int) -> int:
-    return 2 * stage_strides(num_stages)[-1]
+    return MIN_PRETRAIN_TOKENS * stage_strides(num_stages)[-1]
 
 
 def check_backbone_args(settings, img_size, pretrain_size, fixed_pool_size, drop_rate,

@@ -58,6 +58,8 @@ MLP_CHUNK_ELEMENTS = 1 << 21
 # for a 6-scale ms+flip test cycling through its sizes)
 COORDINATE_CACHE_SIZE = 64
 TABLE_CACHE_SIZE = 8
+# tokens per side at pretrain_size that the coordinate normalisation (S - 1) needs
+MIN_PRETRAIN_TOKENS = 2
 
 
 def check_pos_bias(mode: str) -> str:
@@ -88,9 +90,10 @@ class PositionBiasSettings:
             object.__setattr__(self, 'img_size', (self.img_size, self.img_size))
         object.__setattr__(self, 'img_size', tuple(self.img_size))
         check_pos_bias(self.mode)
-        if self.pretrain_tokens < 2:
+        if self.pretrain_tokens < MIN_PRETRAIN_TOKENS:
             raise ValueError(f'pretrain_size {self.pretrain_size} gives {self.pretrain_tokens} '
-                             f'token(s) per side at stride {self.stride}; need at least 2')
+                             f'token(s) per side at stride {self.stride}; need at least '
+                             f'{MIN_PRETRAIN_TOKENS}')
 
     @property
     def pretrain_tokens(self) -> int:
