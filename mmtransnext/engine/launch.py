@@ -239,4 +239,8 @@ def read_test_metrics(work_dir: str) -> dict:
     if not logs:
         raise FileNotFoundError(f'no json log of a test run in {work_dir}')
     with open(logs[-1]) as f:
-        return json.loads(f.readlines()[-1])
+        last = f.readlines()[-1]
+    # raw_decode: the first whole object. In a distributed test every rank dumps the same
+    # metrics to this file (mmengine's LoggerHook opens it with 'w' on all ranks), so a
+    # shorter write can land over a longer one and leave its tail behind: '{...}66}'.
+    return json.JSONDecoder().raw_decode(last)[0]
