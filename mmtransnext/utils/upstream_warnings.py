@@ -33,6 +33,13 @@ UPSTREAM_WARNINGS = (
     # mmengine 0.10 when mmseg's SegTTAModel stores its [H, W] prediction (--aug-test)
     (UserWarning, r'The shape of value will convert from',
      r'mmengine\.structures\.pixel_data$'),
+    # torch 2.12 on the TorchScript-based ONNX exporter, which the deploy tool picks on
+    # purpose (dynamo=False, see mmtransnext/deploy/onnx_export.py), and that exporter's
+    # constant-folding notice on every export
+    (DeprecationWarning, r'You are using the legacy TorchScript-based ONNX export',
+     r'mmtransnext\.deploy\.onnx_export$'),
+    (UserWarning, r'Constant folding - Only steps=1 can be constant folded',
+     r'torch\.onnx\._internal\.torchscript_exporter\.(jit_)?utils$'),
 )
 
 

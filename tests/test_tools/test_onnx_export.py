@@ -17,6 +17,10 @@ from mmtransnext.ops import ext_loader, sliding_window_av, sliding_window_qk
 sys.path.insert(0, str(ROOT / 'tools/deployment'))
 import pytorch2onnx  # noqa: E402
 
+# the raw exports below pick the TorchScript-based exporter on purpose, as the tool does
+pytestmark = pytest.mark.filterwarnings(
+    'ignore:You are using the legacy TorchScript-based ONNX export:DeprecationWarning')
+
 # not the configs' img_size (64 or 128): 'interpolate' then really resizes the bias
 SHAPE = (64, 96)
 MODELS = {  # name: (override config, number of outputs)
