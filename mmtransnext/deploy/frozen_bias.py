@@ -24,8 +24,8 @@ def _memoised(compute):
                                    'precomputed: run the model once on the export input first')
             with torch.no_grad():
                 result = compute(*key)
-            table[key] = (tuple(t.detach() for t in result) if isinstance(result, tuple)
-                          else result.detach())
+            table[key] = (tuple(None if t is None else t.detach() for t in result)
+                          if isinstance(result, tuple) else result.detach())
         return table[key]
     return position_bias
 

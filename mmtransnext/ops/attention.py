@@ -27,7 +27,7 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from .bias_rows import expand_bias
+from .bias_rows import expand_bias, identity_rows
 from .checks import AGGREGATED_INPUTS, N_FLOAT_INPUTS
 from .export_guard import tracing
 from .sliding_window import _autocast, _use_ext, sliding_window_av, sliding_window_qk
@@ -45,7 +45,8 @@ class AttentionInputs(NamedTuple):
     pos_table: torch.Tensor         # [heads, R, W*Wk] position bias of the pooled path as a
     learnable_tokens: torch.Tensor  # [heads, d, k*k]          row table (expand_bias)
     learnable_bias: torch.Tensor    # [heads, k*k]
-    pos_rows: torch.Tensor          # [H*Hk] int64 rows of pos_table (expand_bias)
+    pos_rows: Optional[torch.Tensor]  # [H*Hk] int64 rows of pos_table (expand_bias), or
+                                      # None: one table row per (query row, key row)
 
     def floats(self):
         """The floating-point tensors (all but ``pos_rows``): what has gradients."""
@@ -97,6 +98,8 @@ def aggregated_attention(a: AttentionInputs, height: int, width: int, kernel_siz
     dropout_active = attn_drop is not None and attn_drop.training and attn_drop.p > 0
     if not use_fused(a.q, height, width, pool_hw, dropout_active):
         return aggregated_attention_torch(a, height, width, kernel_size, attn_drop)
+    if a.pos_rows is None:
+        a = a._replace(pos_rows=identity_rows(a.pos_table))
     a = AttentionInputs(*_autocast(*a))
     # parameters and position bias in the activations' dtype, as the torch path casts them
     a = a._replace(**{n: getattr(a, n).to(a.q.dtype) for n in

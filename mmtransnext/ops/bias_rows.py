@@ -10,12 +10,22 @@ expands it here.
 import torch
 
 
+def identity_rows(table):
+    """The rows of a table that has one row per (query row, key row): 0, 1, ..., Hq*Hk - 1."""
+    return torch.arange(table.shape[1], device=table.device)
+
+
 def expand_bias(table, rows, height: int, width: int):
     """The bias [heads, Hq*Wq, Hk*Wk] of a row table: ``table[h, rows[qy * Hk + ky], qx * Wk +
     kx]`` for query (qy, qx) and key (ky, kx). table: [heads, R, Wq * Wk]; rows: [Hq * Hk]
-    (int64, values < R); Hq x Wq = height x width, Hk x Wk the key grid. The fused op reads the
-    bias this way without forming it."""
+    (int64, values < R), or None for :func:`identity_rows` (then R = Hq * Hk); Hq x Wq =
+    height x width, Hk x Wk the key grid. The fused op reads the bias this way without
+    forming it."""
     heads, n_rows, cols = table.shape
+    if rows is None:  # one permuting copy
+        hk, wk = n_rows // height, cols // width
+        bias = table.reshape(heads, height, hk, width, wk).permute(0, 1, 3, 2, 4)
+        return bias.reshape(heads, height * width, hk * wk)
     hk, wk = rows.numel() // height, cols // width
     # one gather of rows of Wk values from the table seen as [heads, (qx, row), kx], at
     # qx * R + rows[qy, ky], straight into the [heads, (qy, qx), (ky, kx)] layout

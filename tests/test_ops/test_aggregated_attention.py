@@ -268,3 +268,17 @@ def test_non_finite_inputs_propagate_like_torch_path():
     assert out.isnan().sum() == 2 * 4
     finite = ~ref.isnan()
     torch.testing.assert_close(out[finite], ref[finite], rtol=1e-5, atol=1e-5)
+
+
+def test_identity_rows_as_none():
+    """A table with one row per (query row, key row) (the y-resized bias) travels with
+    pos_rows None: the torch path permutes it once, the fused op gets 0, 1, 2, ..."""
+    from mmtransnext.ops.bias_rows import expand_bias
+    H, W, ks, pool_hw = 5, 7, 3, (2, 3)
+    a = make_attention_inputs(1, 2, H, W, 4, ks, pool_hw)
+    table = torch.randn(2, H * pool_hw[0], W * pool_hw[1])
+    rows = torch.arange(H * pool_hw[0])
+    assert torch.equal(expand_bias(table, None, H, W), expand_bias(table, rows, H, W))
+    a = a._replace(pos_table=table, pos_rows=None)
+    torch.testing.assert_close(aggregated_attention(a, H, W, ks, pool_hw),
+                               aggregated_attention_torch(a, H, W, ks), rtol=1e-5, atol=1e-5)

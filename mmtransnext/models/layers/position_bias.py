@@ -171,7 +171,8 @@ def _resize_pair(x, size, new_size, channels_last=False):
 
 
 def bias_rows_from_table(table, ih, iw, q_hw, k_hw, new_q_hw=None, new_k_hw=None):
-    """(row table [heads, R, Wq*Wk], rows [Hq*Hk]) of the bias (see :func:`expand_bias`) from
+    """(row table [heads, R, Wq*Wk], rows [Hq*Hk] or None) of the bias (see
+    :func:`~mmtransnext.ops.bias_rows.expand_bias`) from
     the CPB table [heads, U_h, U_w] of the grid q_hw x k_hw, bilinearly resized to new_q_hw x
     new_k_hw when those are given and differ."""
     new_q_hw = tuple(new_q_hw or q_hw)
@@ -184,7 +185,7 @@ def bias_rows_from_table(table, ih, iw, q_hw, k_hw, new_q_hw=None, new_k_hw=None
         return cols, ih
     rows = _resize_pair(cols.index_select(1, ih), (q_hw[0], k_hw[0]), (hq, hk),
                         channels_last=True)  # [heads, Hq * Hk, Wq * Wk]
-    return rows, torch.arange(hq * hk, device=ih.device)
+    return rows, None  # identity rows
 
 
 class LogCPB(nn.Module):
