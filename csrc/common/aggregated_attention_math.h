@@ -75,19 +75,27 @@ HOST_DEVICE_INLINE acc_t window_logits(const Geometry& g, int64_t y, int64_t x,
 // (it reaches p; the mask multiplies NaN by 0).
 constexpr float kExpMin = -87.33654f;
 
-HOST_DEVICE_INLINE float exp_nonpositive(float x) {
-  constexpr float kMin = kExpMin;
-  const float xc = x < kMin ? kMin : x;
-  const float t = xc * 1.44269504088896341f;
-  const float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest (|t| < 2^22)
-  const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
+// The arithmetic of exp_nonpositive from the clamped xc: the polynomial p ~ exp(r) and n, with
+// exp(xc) = p * 2^n. T is float here and a GCC vector of floats in the CPU's vectorised row
+// loop (csrc/cpu/row_kernels_cpu.cpp), so both run the same operations.
+template <typename T>
+HOST_DEVICE_INLINE T exp_reduced(T xc, T* n_out) {
+  const T t = xc * 1.44269504088896341f;
+  const T n = (t + 12582912.0f) - 12582912.0f;  // round to nearest (|t| < 2^22)
+  const T r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
+  T p = r * 1.9875691500e-4f + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  *n_out = n;
+  return p * r * r + r + 1.0f;
+}
+
+HOST_DEVICE_INLINE float exp_nonpositive(float x) {
+  constexpr float kMin = kExpMin;
+  float n;
+  const float p = exp_reduced(x < kMin ? kMin : x, &n);
   return p * pow2i(static_cast<int>(n)) * static_cast<float>(!(x < kMin));
 }
 

@@ -1,5 +1,9 @@
 // Float row loops of the fused attention (see row_kernels_cpu.h). `omp simd` lets the
 // compiler vectorise the reductions (a fixed reassociation: still deterministic).
+// The 8-float vector helpers below (and exp_reduced on them) are always inlined into the
+// clones: GCC's warning about passing 32-byte vectors without AVX concerns no real call.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 #include "cpu/row_kernels_cpu.h"
 
 #include <cstring>
@@ -25,29 +29,17 @@ MMTN_CLONES float add_max(float* s, const float* bias, int64_t n, float m) {
 namespace {
 
 // exp_nonpositive (../common/aggregated_attention_math.h) on 8 floats at once, in GCC's
-// generic vector types: the same operations in the same order, lowered to AVX2 in the
+// generic vector types: the same exp_reduced, lowered to AVX2 in the
 // x86-64-v3 clone and to SSE pairs in the default one. (GCC does not auto-vectorise the
 // scalar loop: it turns the underflow select into a branch.)
-// (always inlined into the clones, so the warning about passing 32-byte vectors without
-// AVX, -Wpsabi, concerns no real call)
-#pragma GCC diagnostic ignored "-Wpsabi"
 typedef float f32x8 __attribute__((vector_size(32)));
 typedef int32_t i32x8 __attribute__((vector_size(32)));
 
 inline __attribute__((always_inline)) f32x8 exp_nonpositive8(f32x8 x) {
   const f32x8 zero = {}, one = zero + 1.0f, k_min = zero + kExpMin;
   const i32x8 under = x < k_min;  // false for NaN: it reaches p and the product
-  const f32x8 xc = under ? k_min : x;
-  const f32x8 t = xc * 1.44269504088896341f;
-  const f32x8 n = (t + 12582912.0f) - 12582912.0f;
-  const f32x8 r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
-  f32x8 p = zero + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  f32x8 n;
+  const f32x8 p = exp_reduced(under ? k_min : x, &n);
   const f32x8 scale = (f32x8)((__builtin_convertvector(n, i32x8) + 127) << 23);
   return p * scale * (under ? zero : one);
 }
