@@ -42,8 +42,8 @@ class AttentionInputs(NamedTuple):
     key_pool: torch.Tensor          # [B, heads, P, d], normalised
     value_pool: torch.Tensor        # [B, heads, P, d]
     rpb: torch.Tensor               # [heads, k*k] local relative position bias
-    pos_table: torch.Tensor         # [heads, R, W*Wk] position bias of the pooled path as a
-    learnable_tokens: torch.Tensor  # [heads, d, k*k]          row table (expand_bias)
+    pos_table: torch.Tensor         # [heads, R, W*Wk] pooled-path bias as a row table
+    learnable_tokens: torch.Tensor  # [heads, d, k*k]
     learnable_bias: torch.Tensor    # [heads, k*k]
     pos_rows: Optional[torch.Tensor]  # [H*Hk] int64 rows of pos_table (expand_bias), or
                                       # None: one table row per (query row, key row)

@@ -8,8 +8,8 @@ from mmtransnext.ops import AttentionInputs, aggregated_attention
 from mmtransnext.ops.attention import attention_probs
 from mmtransnext.ops.checks import check_window_size
 from mmtransnext.ops.window_geometry import valid_counts
-from .conv_glu import image_as_tokens, tokens_as_image
 from .position_bias import LogCPB
+from .token_layout import image_as_tokens, tokens_as_image
 
 # softplus(TEMPERATURE_INIT) = 1 / 0.24
 TEMPERATURE_INIT = math.log(math.exp(1 / 0.24) - 1)

@@ -4,6 +4,7 @@ from mmcv.cnn.bricks import DropPath
 from .aggregated_attention import AggregatedAttention
 from .conv_glu import ConvolutionalGLU
 from .cosine_mhsa import CosineMHSA
+from .token_layout import image_as_tokens
 
 
 class OverlapPatchEmbed(nn.Module):
@@ -22,7 +23,7 @@ class OverlapPatchEmbed(nn.Module):
     def forward(self, x):
         x = self.proj(x)
         height, width = x.shape[-2:]
-        return self.norm(x.flatten(2).transpose(1, 2)), height, width
+        return self.norm(image_as_tokens(x)), height, width
 
 
 class TransNeXtBlock(nn.Module):

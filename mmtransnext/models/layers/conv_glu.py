@@ -2,16 +2,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def tokens_as_image(x, height, width):
-    """[B, N, C] tokens as a [B, C, H, W] channels-last image: a view, no copy."""
-    B, N, C = x.shape
-    return x.contiguous().transpose(1, 2).view(B, C, height, width)
-
-
-def image_as_tokens(x):
-    """[B, C, H, W] channels-last image as [B, N, C] tokens: a view, no copy."""
-    return x.flatten(2).transpose(1, 2)
+from .token_layout import image_as_tokens, tokens_as_image
 
 
 class DWConv(nn.Module):

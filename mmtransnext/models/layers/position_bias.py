@@ -172,9 +172,9 @@ def _resize_pair(x, size, new_size, channels_last=False):
 
 def bias_rows_from_table(table, ih, iw, q_hw, k_hw, new_q_hw=None, new_k_hw=None):
     """(row table [heads, R, Wq*Wk], rows [Hq*Hk] or None) of the bias (see
-    :func:`~mmtransnext.ops.bias_rows.expand_bias`) from
-    the CPB table [heads, U_h, U_w] of the grid q_hw x k_hw, bilinearly resized to new_q_hw x
-    new_k_hw when those are given and differ."""
+    :func:`~mmtransnext.ops.bias_rows.expand_bias`) from the CPB table [heads, U_h, U_w] of
+    the grid q_hw x k_hw, bilinearly resized to new_q_hw x new_k_hw when those are given and
+    differ."""
     new_q_hw = tuple(new_q_hw or q_hw)
     new_k_hw = tuple(new_k_hw or k_hw)
     (hq, wq), (hk, wk) = new_q_hw, new_k_hw
