@@ -1,5 +1,6 @@
 # `make demo`: set up .venv, then run the main job on embedded toy data.
 # `make test`: set up .venv, then run the test suite.
+# `make test-oldest`: the same on the oldest supported stack (.venv-oldest, torch 2.0.1).
 # Setup is incremental: a second run only rebuilds what changed and goes straight on.
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -16,7 +17,24 @@ EXT_ENV := MAX_JOBS=$(MAX_JOBS) $(if $(NVCC),FORCE_CUDA=1 CUDA_HOME=$(CUDA_HOME)
 EXT_SOURCES := setup.py $(shell find csrc -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: test demo setup clean-ext
+# The oldest supported stack (requirements/constraints-oldest.txt). Its extension is built
+# against torch 2.0 from a copy of the tree (.venv-oldest/src): the in-place mmtransnext/_ext
+# of .venv is built against today's torch, and one file cannot serve both ABIs. CPU kernels
+# only: the CUDA 11 nvcc of torch 2.0 does not accept this machine's gcc 12.
+VENV_OLD := .venv-oldest
+PY_OLD := $(abspath $(VENV_OLD))/bin/python
+PIP_OLD := $(PY_OLD) -m pip install -c $(abspath requirements/constraints-oldest.txt)
+OLD_SRC := $(VENV_OLD)/src
+SOURCES := $(shell git ls-files -co --exclude-standard 2>/dev/null)
+# What differs between the stacks: ops, models, checkpoints, configs, each tool once.
+OLDEST_TESTS ?= tests/test_ops tests/test_models tests/test_configs tests/test_registry.py \
+	tests/test_utils_checkpoint.py tests/test_compat.py tests/test_tools/test_safe_load.py \
+	tests/test_tools/test_load_errors.py tests/test_tools/test_resume.py \
+	tests/test_tools/test_card_usage.py tests/test_tools/test_seg.py tests/test_tools/test_det.py \
+	tests/test_tools/test_cls.py tests/test_tools/test_onnx_export.py \
+	tests/test_tools/test_install.py
+
+.PHONY: test test-oldest demo setup clean-ext
 
 setup: $(VENV)/.ext
 
@@ -37,8 +55,29 @@ $(VENV)/.ext: $(VENV)/.stack $(EXT_SOURCES)
 	$(EXT_ENV) $(PIP) --no-build-isolation --no-deps -e .
 	touch $@
 
+$(VENV_OLD)/.stack: requirements/constraints-oldest.txt requirements/runtime.txt \
+		requirements/tests.txt requirements/deploy.txt
+	test -x $(PY_OLD) || $(PYTHON) -m venv $(VENV_OLD)
+	$(PIP_OLD) setuptools wheel ninja numpy
+	$(PIP_OLD) torch torchvision
+	$(PIP_OLD) mmengine opencv-python
+	MAX_JOBS=$(MAX_JOBS) FORCE_CUDA=0 $(PIP_OLD) --no-build-isolation mmcv
+	$(PIP_OLD) -r requirements/runtime.txt -r requirements/tests.txt -r requirements/deploy.txt
+	touch $@
+
+$(VENV_OLD)/.ext: $(VENV_OLD)/.stack $(SOURCES)
+	mkdir -p $(OLD_SRC)
+	git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C $(OLD_SRC)
+	cd $(OLD_SRC) && PATH=$(abspath $(VENV_OLD))/bin:$$PATH MAX_JOBS=$(MAX_JOBS) FORCE_CUDA=0 \
+		$(PIP_OLD) --no-build-isolation --no-deps -e .
+	touch $@
+
 test: $(VENV)/.ext
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-oldest: $(VENV_OLD)/.ext
+	cd $(OLD_SRC) && PATH=$(abspath $(VENV_OLD))/bin:$$PATH $(PY_OLD) -m pytest \
+		$(OLDEST_TESTS) $(PYTEST_ARGS)
 
 demo: $(VENV)/.ext
 	$(PY) tools/demo.py

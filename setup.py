@@ -3,9 +3,13 @@
   * C++ (CPU) kernels always; CUDA kernels too when torch sees a GPU or FORCE_CUDA=1.
   * MMTRANSNEXT_WITH_OPS=0 builds no extension (the pure-PyTorch path is used).
   * TORCH_CUDA_ARCH_LIST and MAX_JOBS are honoured (by torch's BuildExtension, with ninja).
+  * configs/ ships inside the package as mmtransnext/.mim/configs, where mmengine looks for
+    ``_base_ = 'mmtransnext::<path>'`` (as mmdet ships its own): copied for a wheel,
+    linked for an editable install.
 """
 import glob
 import os
+import shutil
 import site
 import sys
 
@@ -63,4 +67,24 @@ def get_cmdclass():
     return {'build_ext': BuildExtension.with_options(use_ninja=True)}
 
 
-setup(ext_modules=get_extensions(), cmdclass=get_cmdclass())
+def add_mim_configs():
+    """mmtransnext/.mim/configs: a link to configs/ while developing (editable install),
+    a copy for a wheel or a regular install."""
+    target = os.path.join('mmtransnext', '.mim', 'configs')
+    editable = any(cmd in sys.argv for cmd in ('develop', 'editable_wheel'))
+    if os.path.islink(target) or os.path.isfile(target):
+        os.remove(target)
+    elif os.path.isdir(target):
+        shutil.rmtree(target)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if editable:
+        os.symlink(os.path.join('..', '..', 'configs'), target)
+    else:
+        shutil.copytree('configs', target)
+
+
+if os.path.isdir('configs'):
+    add_mim_configs()
+setup(ext_modules=get_extensions(), cmdclass=get_cmdclass(),
+      package_data={'mmtransnext': ['.mim/configs/*.py', '.mim/configs/*/*.py']},
+      include_package_data=False)

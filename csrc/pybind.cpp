@@ -3,9 +3,12 @@
 // Importing it registers the torch.ops.mmtransnext operators (schemas here, kernels in
 // sliding_window.cpp and aggregated_attention.cpp). Their fake (meta) kernels and autograd
 // formulas are registered in Python, in mmtransnext/ops/ext_registration.py, which torch imports on demand
-// (set_python_module) and mmtransnext.ops.ext_loader imports right after this module.
+// (set_python_module, torch >= 2.4) and mmtransnext.ops.ext_loader imports right after this
+// module.
 #include <torch/extension.h>
 #include <torch/library.h>
+
+#include "common/torch_version.h"
 
 namespace {
 
@@ -20,7 +23,9 @@ bool with_cuda() {
 }  // namespace
 
 TORCH_LIBRARY(mmtransnext, m) {
+#if MMTN_TORCH_AT_LEAST(2, 4)
   m.set_python_module("mmtransnext.ops.ext_registration");
+#endif
   // attn[b,h,p,j] = q[b,h,p] . k[b,h,p+o_j] + rpb[h,j]; -inf where p+o_j is outside.
   m.def("sliding_qk(Tensor q, Tensor k, Tensor rpb, int height, int width, int kernel_size)"
         " -> Tensor");

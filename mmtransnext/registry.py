@@ -10,11 +10,15 @@ It also installs the safe checkpoint reader (mmtransnext/utils/safe_load.py) as
 mmengine's loader of local checkpoint files.
 The one exception needs mmdet: ``InstanceSegTTAModel`` (mmtransnext/engine/det_tta.py)
 registers itself when tools/test.py --aug-test imports it for a detector with masks.
+mmengine's config loader learns the ``mmtransnext::`` prefix (``_base_ =
+'mmtransnext::upernet/upernet_transnext_tiny.py'``, read from the configs the package ships
+in ``.mim/configs``), wherever mmtransnext is imported before the config is parsed.
 timm, where installed, gets the ``transnext_*`` models (mmtransnext/models/classifiers/
 timm_transnext.py); the backbone itself does not import timm.
 """
 import importlib.util
 
+from mmengine.config.utils import MODULE2PACKAGE
 from mmengine.registry import HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
 
@@ -37,6 +41,7 @@ def register_all_modules():
     HOOKS.register_module(name='StrictLoadHook', module=StrictLoadHook, force=True)
     register_safe_training()
     enable_safe_load()
+    MODULE2PACKAGE.setdefault('mmtransnext', 'mmtransnext')
     if importlib.util.find_spec('timm') is not None:
         # its @register_model functions add transnext_* to timm's registry on import
         import mmtransnext.models.classifiers.timm_transnext  # noqa: F401

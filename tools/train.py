@@ -61,8 +61,9 @@ def parse_args(argv=None):
 
 def _has_amp_device() -> bool:
     """Whether mmengine's AmpOptimWrapper can start here (it refuses plain CPU)."""
-    from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
-                                 is_npu_available)
+    from mmengine.device import is_cuda_available, is_mlu_available, is_npu_available
+
+    from mmtransnext.compat import is_musa_available
     return (is_cuda_available() or is_npu_available() or is_mlu_available()
             or is_musa_available())
 

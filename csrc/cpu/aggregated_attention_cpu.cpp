@@ -28,6 +28,7 @@
 
 #include "aggregated_attention.h"
 #include "common/aggregated_attention_math.h"
+#include "common/torch_version.h"
 #include "cpu/row_kernels_cpu.h"
 #include "cpu/window_kernels_cpu.h"
 
@@ -62,7 +63,7 @@ struct PlainDispatch {
 // rows [n0, n0 + nb) of a [N, d] matrix as an acc_t [nb, d] tensor in `dst` (a scratch).
 template <typename scalar_t, typename acc_t>
 at::Tensor load_block(const scalar_t* src, int64_t n0, int64_t nb, int64_t d, at::Tensor& dst) {
-  acc_t* out = dst.mutable_data_ptr<acc_t>();
+  acc_t* out = mutable_ptr<acc_t>(dst);
   const scalar_t* in = src + n0 * d;
   for (int64_t i = 0; i < nb * d; ++i) out[i] = acc_t(in[i]);
   return dst.narrow(0, 0, nb);
@@ -74,8 +75,8 @@ at::Tensor sum_chunks(const at::Tensor& part, at::ScalarType out_dtype) {
                                                                       std::max<int64_t>(chunks, 1);
   at::Tensor out = at::empty({outer, inner}, part.options());
   AT_DISPATCH_FLOATING_TYPES(part.scalar_type(), "sum_chunks", [&] {
-    const scalar_t* p = part.const_data_ptr<scalar_t>();
-    scalar_t* o = out.mutable_data_ptr<scalar_t>();
+    const scalar_t* p = const_ptr<scalar_t>(part);
+    scalar_t* o = mutable_ptr<scalar_t>(out);
     at::parallel_for(0, outer * inner, cpu::grain_for(chunks), [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         const int64_t oi = t / inner, ii = t % inner;
@@ -97,10 +98,10 @@ struct Operands {
   const int64_t* rows;
   at::Tensor kp, vp, lt_t, lb;
   explicit Operands(const AggregatedAttentionInputs& in)
-      : q(in.q.const_data_ptr<scalar_t>()), qs(in.q_scaled.const_data_ptr<scalar_t>()),
-        kn(in.key.const_data_ptr<scalar_t>()), v(in.value.const_data_ptr<scalar_t>()),
-        rpb(in.rpb.const_data_ptr<scalar_t>()), pt(in.pos_table.const_data_ptr<scalar_t>()),
-        rows(in.pos_rows.const_data_ptr<int64_t>()) {
+      : q(const_ptr<scalar_t>(in.q)), qs(const_ptr<scalar_t>(in.q_scaled)),
+        kn(const_ptr<scalar_t>(in.key)), v(const_ptr<scalar_t>(in.value)),
+        rpb(const_ptr<scalar_t>(in.rpb)), pt(const_ptr<scalar_t>(in.pos_table)),
+        rows(const_ptr<int64_t>(in.pos_rows)) {
     const auto acc = c10::CppTypeToScalarType<acc_t>::value;
     kp = in.key_pool.to(acc);
     vp = in.value_pool.to(acc);
@@ -122,8 +123,8 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
   const scalar_t *q = x.q, *qs = x.qs, *kn = x.kn, *v = x.v, *rpb = x.rpb, *pt = x.pt;
   const int64_t* rows = x.rows;
   const at::Tensor &kp = x.kp, &vp = x.vp, &lt_t = x.lt_t, &lb = x.lb;
-  scalar_t* out_p = out.mutable_data_ptr<scalar_t>();
-  acc_t* lse_p = lse.mutable_data_ptr<acc_t>();
+  scalar_t* out_p = mutable_ptr<scalar_t>(out);
+  acc_t* lse_p = mutable_ptr<acc_t>(lse);
 
   const int64_t tasks = s.B * s.heads * s.nblocks;
   at::parallel_for(0, tasks, cpu::grain_for(kBlock * (P + nk) * d * 2), [&](int64_t begin,
@@ -140,10 +141,10 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
       at::Tensor sb = s_buf.narrow(0, 0, nb), ob = o_buf.narrow(0, 0, nb);
       at::mm_out(sb, load_block<scalar_t, acc_t>(qs + base * d, n0, nb, d, q_buf),
                  kp[bh / s.heads][h].t());
-      acc_t* S = s_buf.mutable_data_ptr<acc_t>();
-      acc_t* O = o_buf.mutable_data_ptr<acc_t>();
-      const acc_t* lt_h = lt_t.const_data_ptr<acc_t>() + h * nk * d;
-      const acc_t* lb_h = lb.const_data_ptr<acc_t>() + h * nk;
+      acc_t* S = mutable_ptr<acc_t>(s_buf);
+      acc_t* O = mutable_ptr<acc_t>(o_buf);
+      const acc_t* lt_h = const_ptr<acc_t>(lt_t) + h * nk * d;
+      const acc_t* lb_h = const_ptr<acc_t>(lb) + h * nk;
       for (int64_t i = 0; i < nb; ++i) {
         const int64_t n = n0 + i, y = n / g.W, x = n % g.W;
         acc_t* srow = S + i * P;
@@ -200,8 +201,8 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
   at::Tensor lb_part = at::zeros({heads, chunks, nk}, acc_opts);
   at::Tensor lt_part = at::zeros({heads, chunks, nk, d}, acc_opts);
 
-  const scalar_t* go = grad_out.const_data_ptr<scalar_t>();
-  const acc_t* lse_p = lse.const_data_ptr<acc_t>();
+  const scalar_t* go = const_ptr<scalar_t>(grad_out);
+  const acc_t* lse_p = const_ptr<acc_t>(lse);
 
   at::parallel_for(0, heads * chunks, 1, [&](int64_t begin, int64_t end) {
     const PlainDispatch plain;
@@ -214,11 +215,11 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
     for (int64_t t = begin; t < end; ++t) {
       const int64_t h = t / chunks, chunk = t % chunks;
       const int64_t blk_end = std::min(s.nblocks, (chunk + 1) * per_chunk);
-      acc_t* rpb_acc = rpb_part.mutable_data_ptr<acc_t>() + (h * chunks + chunk) * nk;
-      acc_t* lb_acc = lb_part.mutable_data_ptr<acc_t>() + (h * chunks + chunk) * nk;
-      acc_t* lt_acc = lt_part.mutable_data_ptr<acc_t>() + (h * chunks + chunk) * nk * d;
-      const acc_t* lt_h = lt_t.const_data_ptr<acc_t>() + h * nk * d;
-      const acc_t* lb_h = lb.const_data_ptr<acc_t>() + h * nk;
+      acc_t* rpb_acc = mutable_ptr<acc_t>(rpb_part) + (h * chunks + chunk) * nk;
+      acc_t* lb_acc = mutable_ptr<acc_t>(lb_part) + (h * chunks + chunk) * nk;
+      acc_t* lt_acc = mutable_ptr<acc_t>(lt_part) + (h * chunks + chunk) * nk * d;
+      const acc_t* lt_h = const_ptr<acc_t>(lt_t) + h * nk * d;
+      const acc_t* lb_h = const_ptr<acc_t>(lb) + h * nk;
       for (int64_t b = 0; b < B; ++b) {
         const int64_t bh = b * heads + h, base = bh * N;
         const at::Tensor kp_bh = kp[b][h], vp_bh = vp[b][h];
@@ -230,9 +231,9 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
           at::Tensor gob = load_block<scalar_t, acc_t>(go + base * d, n0, nb, d, go_buf);
           at::mm_out(sb, qb, kp_bh.t());
           at::mm_out(dsb, gob, vp_bh.t());
-          acc_t* S = s_buf.mutable_data_ptr<acc_t>();
-          acc_t* dS = ds_buf.mutable_data_ptr<acc_t>();
-          acc_t* dQS = dqs_buf.mutable_data_ptr<acc_t>();
+          acc_t* S = mutable_ptr<acc_t>(s_buf);
+          acc_t* dS = mutable_ptr<acc_t>(ds_buf);
+          acc_t* dQS = mutable_ptr<acc_t>(dqs_buf);
           for (int64_t i = 0; i < nb; ++i) {
             const int64_t n = n0 + i, y = n / g.W, x = n % g.W;
             const acc_t l = lse_p[base + n];
@@ -247,8 +248,8 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
             window_logits<acc_t>(g, y, x, qs + (base + n) * d, kn + base * d, rpb + h * nk, d,
                                  a.data());
             exp_shift(a.data(), nk, l);
-            acc_t* w = w_buf.mutable_data_ptr<acc_t>() + (base + n) * nk;
-            acc_t* dl = dl_buf.mutable_data_ptr<acc_t>() + (base + n) * nk;
+            acc_t* w = mutable_ptr<acc_t>(w_buf) + (base + n) * nk;
+            acc_t* dl = mutable_ptr<acc_t>(dl_buf) + (base + n) * nk;
             std::fill(dq.begin(), dq.end(), acc_t(0));
             for (int64_t j = 0; j < nk; ++j) {
               int64_t nn;
@@ -276,19 +277,19 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
               axpy(dl[j], kn + (base + nn) * d, dqs_row, d);
               rpb_acc[j] += dl[j];
             }
-            acc_t* gpb_row = grad_pb.mutable_data_ptr<acc_t>() + (h * N + n) * P;
+            acc_t* gpb_row = mutable_ptr<acc_t>(grad_pb) + (h * N + n) * P;
             if (b == 0) {
               std::copy(dsrow, dsrow + P, gpb_row);
             } else {
               cpu::add(gpb_row, dsrow, P);
             }
-            scalar_t* gq = grad_q.mutable_data_ptr<scalar_t>() + (base + n) * d;
+            scalar_t* gq = mutable_ptr<scalar_t>(grad_q) + (base + n) * d;
             for (int64_t c = 0; c < d; ++c) gq[c] = scalar_t(dq[c]);
           }
           // S now holds the pooled probabilities, dS the pooled logit gradients
           at::Tensor dqsb = dqs_buf.narrow(0, 0, nb);
           dqsb.addmm_(dsb, kp_bh);
-          scalar_t* gqs = grad_qs.mutable_data_ptr<scalar_t>() + (base + n0) * d;
+          scalar_t* gqs = mutable_ptr<scalar_t>(grad_qs) + (base + n0) * d;
           for (int64_t e = 0; e < nb * d; ++e) gqs[e] = scalar_t(dQS[e]);
           dvp_acc.addmm_(sb.t(), gob);
           dkp_acc.addmm_(dsb.t(), qb);
@@ -300,11 +301,11 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
   // window keys / values: gathers of the per-query buffers (adjoint of the window sum)
   at::Tensor grad_k = at::empty_like(in.key);
   at::Tensor grad_v = at::empty_like(in.value);
-  cpu::window_sum<acc_t, scalar_t, scalar_t, true>(dl_buf.const_data_ptr<acc_t>(), qs,
-                                                   grad_k.mutable_data_ptr<scalar_t>(),
+  cpu::window_sum<acc_t, scalar_t, scalar_t, true>(const_ptr<acc_t>(dl_buf), qs,
+                                                   mutable_ptr<scalar_t>(grad_k),
                                                    B * heads, d, g);
-  cpu::window_sum<acc_t, scalar_t, scalar_t, true>(w_buf.const_data_ptr<acc_t>(), go,
-                                                   grad_v.mutable_data_ptr<scalar_t>(),
+  cpu::window_sum<acc_t, scalar_t, scalar_t, true>(const_ptr<acc_t>(w_buf), go,
+                                                   mutable_ptr<scalar_t>(grad_v),
                                                    B * heads, d, g);
   auto grad_kp = sum_chunks(dkp_part, dtype).view(in.key_pool.sizes());
   auto grad_vp = sum_chunks(dvp_part, dtype).view(in.value_pool.sizes());
@@ -315,8 +316,8 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
   // table columns [qx * Wk, (qx + 1) * Wk) and adds its queries in order
   at::Tensor grad_pt = at::zeros({heads, s.R, s.row_len}, acc_opts);
   {
-    const acc_t* gpb = grad_pb.const_data_ptr<acc_t>();
-    acc_t* gpt = grad_pt.mutable_data_ptr<acc_t>();
+    const acc_t* gpb = const_ptr<acc_t>(grad_pb);
+    acc_t* gpt = mutable_ptr<acc_t>(grad_pt);
     at::parallel_for(0, heads * g.W, 1, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         const int64_t h = t / g.W, xq = t % g.W;

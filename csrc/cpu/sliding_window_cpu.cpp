@@ -13,6 +13,7 @@
 #include <limits>
 #include <vector>
 
+#include "common/torch_version.h"
 #include "cpu/window_kernels_cpu.h"
 #include "sliding_window.h"
 
@@ -87,8 +88,8 @@ at::Tensor sliding_qk_cpu(const at::Tensor& q, const at::Tensor& k, const at::Te
   const int64_t heads = q.size(1), BH = q.size(0) * heads, d = q.size(3);
   auto out = at::empty({q.size(0), heads, g.N, g.nk}, q.options());
   MMTN_DISPATCH(q.scalar_type(), "sliding_qk_cpu", [&] {
-    window_dot<scalar_t>(q.const_data_ptr<scalar_t>(), k.const_data_ptr<scalar_t>(),
-                         rpb.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), BH,
+    window_dot<scalar_t>(const_ptr<scalar_t>(q), const_ptr<scalar_t>(k),
+                         const_ptr<scalar_t>(rpb), mutable_ptr<scalar_t>(out), BH,
                          heads, d, g, scalar_t(-std::numeric_limits<float>::infinity()));
   });
   return out;
@@ -103,12 +104,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sliding_qk_backward_cpu(
   auto grad_k = at::empty_like(k);
   auto grad_rpb = at::empty({heads, g.nk}, q.options());
   MMTN_DISPATCH(q.scalar_type(), "sliding_qk_backward_cpu", [&] {
-    const scalar_t* ga = grad_attn.const_data_ptr<scalar_t>();
-    window_sum<scalar_t, scalar_t, scalar_t, false>(ga, k.const_data_ptr<scalar_t>(),
-                                grad_q.mutable_data_ptr<scalar_t>(), BH, d, g);
-    window_sum<scalar_t, scalar_t, scalar_t, true>(ga, q.const_data_ptr<scalar_t>(),
-                               grad_k.mutable_data_ptr<scalar_t>(), BH, d, g);
-    rpb_grad<scalar_t>(ga, grad_rpb.mutable_data_ptr<scalar_t>(), B, heads, g);
+    const scalar_t* ga = const_ptr<scalar_t>(grad_attn);
+    window_sum<scalar_t, scalar_t, scalar_t, false>(ga, const_ptr<scalar_t>(k),
+                                mutable_ptr<scalar_t>(grad_q), BH, d, g);
+    window_sum<scalar_t, scalar_t, scalar_t, true>(ga, const_ptr<scalar_t>(q),
+                               mutable_ptr<scalar_t>(grad_k), BH, d, g);
+    rpb_grad<scalar_t>(ga, mutable_ptr<scalar_t>(grad_rpb), B, heads, g);
   });
   return {grad_q, grad_k, grad_rpb};
 }
@@ -119,8 +120,8 @@ at::Tensor sliding_av_cpu(const at::Tensor& attn, const at::Tensor& v, int64_t h
   const int64_t BH = v.size(0) * v.size(1), d = v.size(3);
   auto out = at::empty_like(v);
   MMTN_DISPATCH(v.scalar_type(), "sliding_av_cpu", [&] {
-    window_sum<scalar_t, scalar_t, scalar_t, false>(attn.const_data_ptr<scalar_t>(), v.const_data_ptr<scalar_t>(),
-                                out.mutable_data_ptr<scalar_t>(), BH, d, g);
+    window_sum<scalar_t, scalar_t, scalar_t, false>(const_ptr<scalar_t>(attn), const_ptr<scalar_t>(v),
+                                mutable_ptr<scalar_t>(out), BH, d, g);
   });
   return out;
 }
@@ -133,11 +134,11 @@ std::tuple<at::Tensor, at::Tensor> sliding_av_backward_cpu(
   auto grad_attn = at::empty_like(attn);
   auto grad_v = at::empty_like(v);
   MMTN_DISPATCH(v.scalar_type(), "sliding_av_backward_cpu", [&] {
-    const scalar_t* go = grad_out.const_data_ptr<scalar_t>();
-    window_dot<scalar_t>(go, v.const_data_ptr<scalar_t>(), nullptr,
-                         grad_attn.mutable_data_ptr<scalar_t>(), BH, heads, d, g, scalar_t(0));
-    window_sum<scalar_t, scalar_t, scalar_t, true>(attn.const_data_ptr<scalar_t>(), go,
-                               grad_v.mutable_data_ptr<scalar_t>(), BH, d, g);
+    const scalar_t* go = const_ptr<scalar_t>(grad_out);
+    window_dot<scalar_t>(go, const_ptr<scalar_t>(v), nullptr,
+                         mutable_ptr<scalar_t>(grad_attn), BH, heads, d, g, scalar_t(0));
+    window_sum<scalar_t, scalar_t, scalar_t, true>(const_ptr<scalar_t>(attn), go,
+                               mutable_ptr<scalar_t>(grad_v), BH, d, g);
   });
   return {grad_attn, grad_v};
 }

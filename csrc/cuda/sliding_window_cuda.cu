@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "common/torch_version.h"
 #include "common/window_geometry.h"
 #include "sliding_window.h"
 
@@ -141,8 +142,8 @@ void launch_window_dot(const at::Tensor& a, const at::Tensor& b, const scalar_t*
   const acc_t fill = fill_neg_inf ? -std::numeric_limits<acc_t>::infinity() : acc_t(0);
   window_dot_kernel<scalar_t, acc_t>
       <<<num_blocks(queries * kLanes), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-          a.const_data_ptr<scalar_t>(), b.const_data_ptr<scalar_t>(), bias,
-          out.mutable_data_ptr<scalar_t>(), queries, heads, a.size(3), g, fill);
+          const_ptr<scalar_t>(a), const_ptr<scalar_t>(b), bias,
+          mutable_ptr<scalar_t>(out), queries, heads, a.size(3), g, fill);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -154,8 +155,8 @@ void launch_window_sum(const at::Tensor& w, const at::Tensor& xs, at::Tensor& ou
   if (total == 0) return;
   window_sum_kernel<scalar_t, acc_t, kTranspose>
       <<<num_blocks(total), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-          w.const_data_ptr<scalar_t>(), xs.const_data_ptr<scalar_t>(),
-          out.mutable_data_ptr<scalar_t>(), total, xs.size(3), g);
+          const_ptr<scalar_t>(w), const_ptr<scalar_t>(xs),
+          mutable_ptr<scalar_t>(out), total, xs.size(3), g);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -174,10 +175,10 @@ void launch_rpb_grad(const at::Tensor& grad, at::Tensor& out, int64_t B, int64_t
   const dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(g.nk),
                   static_cast<unsigned>(heads));
   rpb_partial_kernel<scalar_t, acc_t><<<grid, kThreads, 0, stream>>>(
-      grad.const_data_ptr<scalar_t>(), partial.mutable_data_ptr<acc_t>(), B, heads, g, chunks);
+      const_ptr<scalar_t>(grad), mutable_ptr<acc_t>(partial), B, heads, g, chunks);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   rpb_final_kernel<scalar_t, acc_t><<<num_blocks(count), kThreads, 0, stream>>>(
-      partial.const_data_ptr<acc_t>(), out.mutable_data_ptr<scalar_t>(), count, chunks);
+      const_ptr<acc_t>(partial), mutable_ptr<scalar_t>(out), count, chunks);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -192,7 +193,7 @@ at::Tensor sliding_qk_cuda(const at::Tensor& q, const at::Tensor& k, const at::T
   const Geometry g = make_geometry(height, width, kernel_size);
   auto out = at::empty({q.size(0), q.size(1), g.N, g.nk}, q.options());
   MMTN_DISPATCH(q.scalar_type(), "sliding_qk_cuda", [&] {
-    launch_window_dot<scalar_t>(q, k, rpb.const_data_ptr<scalar_t>(), out, q.size(1), g, true);
+    launch_window_dot<scalar_t>(q, k, const_ptr<scalar_t>(rpb), out, q.size(1), g, true);
   });
   return out;
 }

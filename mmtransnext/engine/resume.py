@@ -22,11 +22,10 @@ import re
 import zipfile
 from typing import Dict, Optional, Tuple
 
-import torch
 from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 
-from mmtransnext.utils.safe_load import enable_safe_load
+from mmtransnext.utils.safe_load import torch_load_allowed
 from .atomic_checkpoint import remove_stale_temporaries
 
 
@@ -93,8 +92,7 @@ def inspect_checkpoint(path: str) -> Tuple[Optional[str], Optional[dict]]:
             bad = archive.testzip()
         if bad is not None:
             return f'the data of {bad} is damaged (CRC mismatch)', None
-        enable_safe_load()
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+        checkpoint = torch_load_allowed(path, map_location='cpu', mmap=True)
     except Exception as exc:  # noqa: BLE001 (any failure to read means: not usable)
         return f'it cannot be read ({type(exc).__name__}: {exc})', None
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None

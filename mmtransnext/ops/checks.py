@@ -9,6 +9,8 @@ on both.
 """
 import torch
 
+from mmtransnext.compat import check
+
 FLOAT_ACC = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
 
 
@@ -17,7 +19,7 @@ def _require(cond, message) -> None:
     dynamic tracing) goes to torch._check instead of being specialised; under torch.jit.trace
     shapes are tensors, and bool() of them works."""
     if isinstance(cond, torch.SymBool):
-        torch._check(cond, message)
+        check(cond, message)
     elif not cond:
         raise ValueError(message())
 

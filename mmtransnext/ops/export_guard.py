@@ -11,6 +11,8 @@
 """
 import torch
 
+from mmtransnext.compat import is_compiling, is_fx_tracing
+
 
 def tracing_for_export() -> bool:
     """True while ``torch.onnx.export`` runs (either exporter)."""
@@ -19,6 +21,5 @@ def tracing_for_export() -> bool:
 
 def tracing() -> bool:
     """True while the call is traced or exported by any of torch's tracers."""
-    from torch.fx._symbolic_trace import is_fx_symbolic_tracing
-    return (torch.compiler.is_compiling() or torch.jit.is_scripting() or torch.jit.is_tracing()
-            or tracing_for_export() or is_fx_symbolic_tracing())
+    return (is_compiling() or torch.jit.is_scripting() or torch.jit.is_tracing()
+            or tracing_for_export() or is_fx_tracing())

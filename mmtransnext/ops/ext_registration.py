@@ -3,15 +3,17 @@
 The C++ module defines the schemas and the CPU / CUDA kernels (csrc/pybind.cpp,
 csrc/sliding_window.cpp, csrc/aggregated_attention.cpp). This module adds what torch needs to trace and differentiate them:
 
-  * a fake ("meta") kernel for every op (``torch.library.register_fake``): shapes, dtypes and
+  * a fake ("meta") kernel for every op (``register_fake``): shapes, dtypes and
     the same input checks as the C++ kernels, so torch.compile / FakeTensor / meta tensors work;
   * autograd formulas for ``sliding_qk``, ``sliding_av`` and ``aggregated_attention``
-    (``torch.library.register_autograd``) that call the compiled ``*_backward`` ops.
+    (``register_autograd``) that call the compiled ``*_backward`` ops.
+
+Both go through :mod:`.op_registration`, which uses the API this torch has.
 
 The input rules are those of :mod:`.checks` (one copy, shared with the Python entry points).
 
 It is imported by :func:`mmtransnext.ops.ext_loader.load` right after the extension, and by
-torch itself when an op needs its fake kernel (the schema names this module as its
+torch itself when an op needs its fake kernel (on torch >= 2.4 the schema names this module as its
 ``set_python_module``).
 """
 import torch
@@ -20,6 +22,7 @@ from mmtransnext import _ext  # noqa: F401  (defines the torch.ops.mmtransnext s
 
 from .checks import (AGGREGATED_INPUTS, N_FLOAT_INPUTS, acc_dtype, check_aggregated_attention,
                      check_av, check_grad, check_qk, check_rpb, check_shape)
+from .op_registration import register_autograd, register_fake
 
 
 _N_AGG = len(AGGREGATED_INPUTS)  # tensor inputs of aggregated_attention, then its ints
@@ -31,14 +34,14 @@ def _qk_shape(q, kernel_size):
 
 # -- fake kernels (outputs are contiguous, as the compiled kernels return them) ------------
 
-@torch.library.register_fake('mmtransnext::sliding_qk')
+@register_fake('mmtransnext::sliding_qk')
 def _sliding_qk_fake(q, k, rpb, height, width, kernel_size):
     check_qk('sliding_qk', q, k, height, width, kernel_size)
     check_rpb('sliding_qk', q, rpb, kernel_size)
     return q.new_empty(_qk_shape(q, kernel_size))
 
 
-@torch.library.register_fake('mmtransnext::sliding_qk_backward')
+@register_fake('mmtransnext::sliding_qk_backward')
 def _sliding_qk_backward_fake(grad_attn, q, k, height, width, kernel_size):
     check_qk('sliding_qk_backward', q, k, height, width, kernel_size)
     check_grad('sliding_qk_backward', 'grad_attn', grad_attn, _qk_shape(q, kernel_size), q)
@@ -46,20 +49,20 @@ def _sliding_qk_backward_fake(grad_attn, q, k, height, width, kernel_size):
             q.new_empty((q.shape[1], kernel_size * kernel_size)))
 
 
-@torch.library.register_fake('mmtransnext::sliding_av')
+@register_fake('mmtransnext::sliding_av')
 def _sliding_av_fake(attn, v, height, width, kernel_size):
     check_av('sliding_av', attn, v, height, width, kernel_size)
     return v.new_empty(v.shape)
 
 
-@torch.library.register_fake('mmtransnext::sliding_av_backward')
+@register_fake('mmtransnext::sliding_av_backward')
 def _sliding_av_backward_fake(grad_out, attn, v, height, width, kernel_size):
     check_av('sliding_av_backward', attn, v, height, width, kernel_size)
     check_grad('sliding_av_backward', 'grad_out', grad_out, v.shape, v)
     return attn.new_empty(attn.shape), v.new_empty(v.shape)
 
 
-@torch.library.register_fake('mmtransnext::aggregated_attention')
+@register_fake('mmtransnext::aggregated_attention')
 def _aggregated_attention_fake(*args):
     tensors, geometry = args[:_N_AGG], args[_N_AGG:]
     check_aggregated_attention('aggregated_attention', tensors, *geometry)
@@ -67,7 +70,7 @@ def _aggregated_attention_fake(*args):
     return q.new_empty(q.shape), q.new_empty(q.shape[:3], dtype=acc_dtype(q.dtype))
 
 
-@torch.library.register_fake('mmtransnext::aggregated_attention_backward')
+@register_fake('mmtransnext::aggregated_attention_backward')
 def _aggregated_attention_backward_fake(grad_out, lse, *args):
     tensors, geometry = args[:_N_AGG], args[_N_AGG:]
     op = 'aggregated_attention_backward'
@@ -106,10 +109,10 @@ def _av_backward(ctx, grad_out):
     return grad_attn, grad_v, None, None, None
 
 
-torch.library.register_autograd('mmtransnext::sliding_qk', _qk_backward,
-                                setup_context=_qk_setup_context)
-torch.library.register_autograd('mmtransnext::sliding_av', _av_backward,
-                                setup_context=_av_setup_context)
+register_autograd('mmtransnext::sliding_qk', _qk_backward,
+                  setup_context=_qk_setup_context)
+register_autograd('mmtransnext::sliding_av', _av_backward,
+                  setup_context=_av_setup_context)
 
 
 def _aggregated_setup_context(ctx, inputs, output):
@@ -125,5 +128,5 @@ def _aggregated_backward(ctx, grad_out, _grad_lse):
     return (*grads, None, None, None, None, None, None)  # pos_rows, then the five ints
 
 
-torch.library.register_autograd('mmtransnext::aggregated_attention', _aggregated_backward,
-                                setup_context=_aggregated_setup_context)
+register_autograd('mmtransnext::aggregated_attention', _aggregated_backward,
+                  setup_context=_aggregated_setup_context)

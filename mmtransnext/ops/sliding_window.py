@@ -17,6 +17,8 @@ import warnings
 
 import torch
 
+from mmtransnext.compat import autocast_dtype
+
 from .checks import check_av, check_qk, check_rpb
 from .export_guard import tracing_for_export
 from .sliding_window_torch import sliding_av_torch, sliding_qk_torch
@@ -79,10 +81,9 @@ def _use_ext(tensor) -> bool:
 def _autocast(*tensors):
     """Cast to the autocast dtype when autocast is on for these tensors' device, as
     matmul does (the window similarity and window sum are batched matmuls)."""
-    device_type = tensors[0].device.type
-    if device_type not in ('cpu', 'cuda') or not torch.is_autocast_enabled(device_type):
+    dtype = autocast_dtype(tensors[0].device.type)
+    if dtype is None:
         return tensors
-    dtype = torch.get_autocast_dtype(device_type)
     return tuple(t.to(dtype) if t.is_floating_point() else t for t in tensors)
 
 

@@ -31,6 +31,10 @@ from typing import List
 import numpy as np
 import torch
 
+from mmtransnext.compat import HAS_LOAD_MMAP, HAS_SAFE_GLOBALS
+
+from .allowlist_unpickler import allowed_by_name, pickle_module
+
 _STATISTICS = ('min', 'max', 'current', 'mean')  # HistoryBuffer's built-in ones
 _LOCK = threading.Lock()
 
@@ -123,14 +127,26 @@ def check_checkpoint_file(filename: str) -> str:
         'download or save; download or save it again')
 
 
+def torch_load_allowed(path: str, map_location='cpu', mmap: bool = False):
+    """``torch.load(path, weights_only=True)`` with the allow-list, on every supported torch:
+    torch >= 2.4 through ``add_safe_globals``; older torch through
+    :mod:`.allowlist_unpickler` (the same list, enforced by the unpickler's ``find_class``).
+    ``mmap`` where torch has it (>= 2.1)."""
+    enable_safe_load()
+    if HAS_SAFE_GLOBALS:
+        extra = dict(mmap=True) if mmap and HAS_LOAD_MMAP else {}
+        return torch.load(path, map_location=map_location, weights_only=True, **extra)
+    allowed = allowed_by_name(mmengine_checkpoint_globals())
+    return torch.load(path, map_location=map_location, pickle_module=pickle_module(allowed))
+
+
 def load_checkpoint_file(filename: str, map_location='cpu'):
     """``torch.load(filename, weights_only=True)`` with the allow-list and clear errors."""
-    enable_safe_load()
     path = check_checkpoint_file(filename)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch_load_allowed(path, map_location=map_location)
     except pickle.UnpicklingError as e:
-        found = re.search(r'Unsupported global: GLOBAL ([\w.]+)', str(e))
+        found = re.search(r'GLOBAL ([\w.]+)', str(e))
         what = f'the global {found.group(1)}' if found else 'an object'
         raise UnsafeCheckpointError(
             f'{path} pickles {what}, which is neither a tensor nor one of the types '
@@ -150,14 +166,16 @@ def enable_safe_load() -> None:
     make :func:`load_checkpoint_file` mmengine's loader of local paths. Idempotent."""
     from mmengine.runner.checkpoint import CheckpointLoader
     with _LOCK:
-        allowed = torch.serialization.get_safe_globals()
-        missing = [g for g in mmengine_checkpoint_globals() if g not in allowed]
-        if missing:
-            torch.serialization.add_safe_globals(missing)
+        if HAS_SAFE_GLOBALS:  # older torch: torch_load_allowed passes the list itself
+            allowed = torch.serialization.get_safe_globals()
+            missing = [g for g in mmengine_checkpoint_globals() if g not in allowed]
+            if missing:
+                torch.serialization.add_safe_globals(missing)
         if CheckpointLoader._schemes.get('') is not load_checkpoint_file:
             CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file,
                                              force=True)
 
 
 __all__ = ['NotACheckpointError', 'UnsafeCheckpointError', 'check_checkpoint_file',
-           'enable_safe_load', 'load_checkpoint_file', 'mmengine_checkpoint_globals']
+           'enable_safe_load', 'load_checkpoint_file', 'mmengine_checkpoint_globals',
+           'torch_load_allowed']

@@ -8,6 +8,7 @@ from mmtransnext.ops import AttentionInputs, aggregated_attention
 from mmtransnext.ops.attention import attention_probs
 from mmtransnext.ops.checks import check_window_size
 from mmtransnext.ops.window_geometry import valid_counts
+from .gelu import GELU
 from .position_bias import LogCPB
 from .token_layout import image_as_tokens, tokens_as_image
 
@@ -56,7 +57,7 @@ class AggregatedAttention(LogCPB):
         self.proj_drop = nn.Dropout(proj_drop)
         self.sr = nn.Conv2d(dim, dim, kernel_size=1, stride=1)
         self.norm = nn.LayerNorm(dim, eps=1e-5)
-        self.act = nn.GELU()
+        self.act = GELU()
         self.reset_parameters()
 
     def reset_parameters(self):

@@ -2,6 +2,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .gelu import GELU
 from .token_layout import image_as_tokens, tokens_as_image
 
 
@@ -40,7 +41,7 @@ class ConvolutionalGLU(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(in_features, hidden_features * 2)
         self.dwconv = DWConv(hidden_features)
-        self.act = nn.GELU()
+        self.act = GELU()
         self.fc2 = nn.Linear(hidden_features, in_features)
         self.drop = nn.Dropout(drop)
 

@@ -47,6 +47,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from mmtransnext.compat import assume_constant_result, autocast_dtype, is_compiling
 from mmtransnext.ops.bias_rows import expand_bias
 
 POS_BIAS_MODES = ('interpolate', 'extrapolate', 'linear')
@@ -146,7 +147,7 @@ def _axis_coordinates(n_query: int, n_key: int, pretrain_tokens: int):
 
 # constants of the grid: torch.compile evaluates this once while tracing, so the number of
 # distinct coordinates (which sizes the CPB MLP) is a plain integer, not a traced shape
-@torch.compiler.assume_constant_result
+@assume_constant_result
 def _build_coordinates(q_hw, k_hw, pretrain_tokens, device):
     vh, ih = _axis_coordinates(q_hw[0], k_hw[0], pretrain_tokens)
     vw, iw = _axis_coordinates(q_hw[1], k_hw[1], pretrain_tokens)
@@ -271,12 +272,11 @@ class LogCPB(nn.Module):
 
     def _cached_table(self, grid_key, vh, vw):
         params = self._cpb_params()
-        if torch.compiler.is_compiling() or (
+        if is_compiling() or (
                 torch.is_grad_enabled() and any(p.requires_grad for p in params)):
             return self.cpb_table(vh, vw)
         device = params[0].device
-        autocast = (torch.is_autocast_enabled(device.type)
-                    and torch.get_autocast_dtype(device.type))
+        autocast = autocast_dtype(device.type)
         key = (grid_key, str(device), params[0].dtype, autocast,
                torch.is_inference_mode_enabled())
         stamp = tuple((p.data_ptr(), p._version) for p in params)

@@ -1,0 +1,25 @@
+"""GELU whose backward always sees a gradient it computes correctly."""
+import torch.nn as nn
+from torch import Tensor
+
+from mmtransnext.compat import gelu_backward_needs_contiguous_grad
+from mmtransnext.ops.export_guard import tracing
+
+
+class GELU(nn.GELU):
+    """``nn.GELU`` (same forward, no parameters) that hands its backward a contiguous
+    gradient where this torch computes a strided one wrongly (torch 2.0 on CPU: the pooled
+    branch of the attention receives its gradient through a channels-last view, and the
+    gradients came out as 1e27 or NaN; :func:`mmtransnext.compat.
+    gelu_backward_needs_contiguous_grad` probes the torch at hand). Elsewhere it is nn.GELU.
+
+    Args:
+        approximate (str): as ``nn.GELU``: 'none' (erf) or 'tanh'.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = super().forward(x)
+        if (not tracing() and y.requires_grad and y.device.type == 'cpu'
+                and gelu_backward_needs_contiguous_grad()):
+            y.register_hook(Tensor.contiguous)
+        return y
