@@ -81,10 +81,14 @@ def add_mim_configs():
         os.symlink(os.path.join('..', '..', 'configs'), target)
     else:
         shutil.copytree('configs', target)
+    # mmengine reads a model index before it takes a path as a base config: an empty one
+    with open(os.path.join('mmtransnext', '.mim', 'model-index.yml'), 'w') as f:
+        f.write('Import: []\n')
 
 
 if os.path.isdir('configs'):
     add_mim_configs()
 setup(ext_modules=get_extensions(), cmdclass=get_cmdclass(),
-      package_data={'mmtransnext': ['.mim/configs/*.py', '.mim/configs/*/*.py']},
+      package_data={'mmtransnext': ['.mim/model-index.yml', '.mim/configs/*.py',
+                                    '.mim/configs/*/*.py']},
       include_package_data=False)

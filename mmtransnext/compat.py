@@ -19,6 +19,7 @@ add_safe_globals (weights_only     torch 2.4            an allow-list unpickler 
 allow-list)                                             list (:mod:`.utils.allowlist_unpickler`)
 torch.load(mmap=True)              torch 2.1            a plain read
 mmengine.device.is_musa_available  mmengine 0.10.3      False (no MUSA support)
+timm.layers.register_notrace_...   timm 1.0.16          timm.models._features_fx's
 GELU backward, strided gradient    right in 2.12.1      probed (wrong in 2.0.1 on CPU): the
                                    (wrong in 2.0.1)     model's GELU makes it contiguous
 =================================  ===================  ====================================
@@ -153,6 +154,18 @@ HAS_SAFE_GLOBALS = hasattr(torch.serialization, 'add_safe_globals')
 HAS_LOAD_MMAP = torch_at_least(2, 1)
 
 
+# -- timm ----------------------------------------------------------------------------------
+
+def timm_register_notrace_module():
+    """timm's ``register_notrace_module``: in ``timm.layers`` from timm 1.0.16, in
+    ``timm.models._features_fx`` before."""
+    try:
+        from timm.layers import register_notrace_module
+    except ImportError:
+        from timm.models._features_fx import register_notrace_module
+    return register_notrace_module
+
+
 # -- mmengine ----------------------------------------------------------------------------------
 
 def is_musa_available() -> bool:
@@ -167,6 +180,6 @@ def is_musa_available() -> bool:
 
 __all__ = ['COMPILE_SUPPORTED', 'HAS_LOAD_MMAP', 'HAS_OP_REGISTRATION_API', 'HAS_SAFE_GLOBALS',
            'TORCH_VERSION', 'assume_constant_result', 'autocast_dtype', 'below_autograd', 'check',
-           'gelu_backward_needs_contiguous_grad',
+           'gelu_backward_needs_contiguous_grad', 'timm_register_notrace_module',
            'is_compiling', 'is_fx_tracing', 'is_musa_available',
            'torch_at_least', 'version_tuple']

@@ -13,7 +13,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 def pytest_configure(config):
-    """The tools' filters of known upstream warnings, for the in-process tests too (pytest
+    """The ``needs_torch`` marker, and the tools' filters of known upstream warnings, for the in-process tests too (pytest
     sets up the warning filters anew for every phase, from its ini lines). The list is
     loaded by path: importing it through the package would import mmcv and timm, which
     raise some of them, before the filters exist."""
@@ -23,6 +23,19 @@ def pytest_configure(config):
     spec.loader.exec_module(module)
     for line in module.filterwarnings_lines():
         config.addinivalue_line('filterwarnings', line)
+    config.addinivalue_line(
+        'markers', 'needs_torch(version, feature): skip on an older torch (make test-oldest), '
+        'with a reason naming the feature and the version it needs')
+
+
+def pytest_runtest_setup(item):
+    """Skip a test marked ``needs_torch((2, 4), 'torch.library.opcheck')`` on an older torch."""
+    from mmtransnext.compat import torch_at_least
+    for mark in item.iter_markers('needs_torch'):
+        version, feature = mark.args
+        if not torch_at_least(*version):
+            pytest.skip(f'{feature} needs torch >= {".".join(map(str, version))} '
+                        f'(this is {torch.__version__})')
 
 
 def load_golden(path):

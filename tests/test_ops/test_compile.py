@@ -31,6 +31,8 @@ def _run(fn, attn, x, H, W):
     return out, grads
 
 
+@pytest.mark.needs_torch((2, 2), 'torch.compile on Python 3.11 (2.1) with '
+                         'torch._dynamo.lookup_backend')
 @requires_ext
 @pytest.mark.filterwarnings('ignore:Dynamo detected a call to a `functools.lru_cache`')
 def test_compiled_block_uses_ext_ops_and_matches_eager(monkeypatch):

@@ -16,11 +16,11 @@ from typing import List, Optional, Tuple, Union
 
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import register_notrace_module
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._builder import resolve_pretrained_cfg
 from timm.models._features import feature_take_indices
 
+from mmtransnext.compat import timm_register_notrace_module
 from mmtransnext.models.layers import AggregatedAttention, CosineMHSA
 from mmtransnext.utils.checkpoint import unwrap_state_dict
 from mmtransnext.utils.conversion import mmpretrain_to_imagenet
@@ -29,8 +29,8 @@ from .transnext_cls import TransNeXtClassifier
 __all__ = ['TimmTransNeXt']
 
 # the attentions branch on grid sizes in Python: fx keeps them as calls
-register_notrace_module(AggregatedAttention)
-register_notrace_module(CosineMHSA)
+for _leaf in (AggregatedAttention, CosineMHSA):
+    timm_register_notrace_module()(_leaf)
 
 
 class TimmTransNeXt(TransNeXtClassifier):
