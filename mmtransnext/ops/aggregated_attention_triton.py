@@ -1,0 +1,323 @@
+"""The fused aggregated attention in Triton: the GPU kernel, with the contract of the CPU op.
+
+Same inputs (:class:`~.attention.AttentionInputs`, ``pos_rows`` given), geometry and math as
+``torch.ops.mmtransnext.aggregated_attention`` (csrc/common/aggregated_attention_math.h): for
+query p = (y, x) of one (batch, head)
+
+  l_j = qs . kn[p + o_j] + rpb[j]   (window logits, -inf outside the image)
+  s_m = qs . kp[m] + table[rows[y * Hk + ky], x * Wk + kx]   (pooled logits, m = ky * Wk + kx)
+  (a, b) = softmax over both; lse kept for backward (fp32, [B, heads, N])
+  out = sum_j (a_j + q . lt[:, j] + lb[j]) v[p + o_j] + sum_m b_m vp[m]
+
+Forward: one program per (block of BLOCK_M queries, batch x head); an online softmax over the
+k*k window keys (one gather each) and the pooled keys (BLOCK_P at a time, ``tl.dot``); the
+[B, heads, N, P] probabilities are never formed. Backward recomputes them from the lse: a
+first pass gives D = sum a dw + sum b ds per query, a second the gradients. Sums over queries
+(rpb, learnable tokens / bias, pooled keys / values, the bias table) and the window keys /
+values (each token is the neighbour of k*k queries) are added with fp32 atomics into fp32
+buffers: on a GPU the backward is not bitwise deterministic (the CPU op is).
+
+Accumulation is fp32 for every dtype; fp32 dots run with ``input_precision='ieee'`` (no TF32),
+fp16 / bf16 dots take 16-bit operands and accumulate in fp32. Offsets that can pass 2^31 at the
+largest inputs (batch x head bases, bias-table rows) are int64 (:func:`_bh_base`,
+:func:`_table_offset`; tests/test_ops/test_triton_attention.py runs them at batch 8, 2048 x 2048,
+TransNeXt-B).
+
+Import only where :func:`.triton_support.unavailable_reason` is None: this imports triton.
+"""
+import torch
+import triton
+import triton.language as tl
+
+from .checks import acc_dtype, check_aggregated_attention, check_pos_rows_values
+
+BLOCK_M = 32        # queries per program
+BLOCK_P = 32        # pooled keys per step of the pooled loop
+
+
+def _block(n: int) -> int:
+    """Smallest power of two >= n and >= 16 (tl.dot needs 16 in every dimension)."""
+    return max(16, triton.next_power_of_2(n))
+
+
+# -- index helpers (int64 where a product can pass 2^31) --------------------------------------
+
+@triton.jit
+def _bh_base(bh, n_rows, row_len):
+    """Element offset of the (batch, head) slice bh of a [B*heads, n_rows, row_len] tensor."""
+    return bh.to(tl.int64) * n_rows * row_len
+
+
+@triton.jit
+def _table_offset(h, n_rows, row_len, rows, col):
+    """Offset of table[h, rows, col] in a [heads, n_rows, row_len] table (rows int64)."""
+    return h.to(tl.int64) * n_rows * row_len + rows.to(tl.int64) * row_len + col
+
+
+@triton.jit
+def _neighbour(y, x, j, H, W, KS: tl.constexpr):
+    """Token p + o_j of queries (y, x) and whether it lies inside (window_geometry.h)."""
+    ny = y + (j // KS - KS // 2)
+    nx = x + (j % KS - KS // 2)
+    inside = (ny >= 0) & (ny < H) & (nx >= 0) & (nx < W)
+    return ny * W + nx, inside
+
+
+@triton.jit
+def _pooled_logits(qs_dot, KP, PT, ROWS, kp_base, h, offs_p, p_mask, offs_d, d_mask, y, x,
+                   m_mask, D, HK, WK, R, ROW_LEN, FP32: tl.constexpr):
+    """s [BLOCK_M, BLOCK_P] (-inf at padded keys), the pooled keys of the block and the bias
+    offsets / mask (for the table's gradient)."""
+    kp = tl.load(KP + kp_base + offs_p[:, None] * D + offs_d[None, :],
+                 mask=p_mask[:, None] & d_mask[None, :], other=0.)
+    if FP32:
+        s = tl.dot(qs_dot, tl.trans(kp), input_precision='ieee')
+    else:
+        s = tl.dot(qs_dot, tl.trans(kp))
+    ky = offs_p // WK
+    kx = offs_p % WK
+    mask = m_mask[:, None] & p_mask[None, :]
+    rows = tl.load(ROWS + y[:, None] * HK + ky[None, :], mask=mask, other=0)
+    offset = _table_offset(h, R, ROW_LEN, rows, x[:, None] * WK + kx[None, :])
+    bias = tl.load(PT + offset, mask=mask, other=0.).to(tl.float32)
+    s = tl.where(p_mask[None, :], s + bias, float('-inf'))
+    return s, kp, offset, mask
+
+
+@triton.jit
+def _dot(a, b, FP32: tl.constexpr):
+    if FP32:
+        return tl.dot(a, b, input_precision='ieee')
+    return tl.dot(a, b)
+
+
+@triton.jit
+def _fwd_kernel(Q, QS, K, V, KP, VP, RPB, PT, LT, LB, ROWS, OUT, LSE,
+                N, H, W, D, P, HK, WK, R, ROW_LEN, HEADS,
+                KS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,
+                BLOCK_P: tl.constexpr, FP32: tl.constexpr):
+    NK: tl.constexpr = KS * KS
+    bh = tl.program_id(1).to(tl.int64)
+    h = bh % HEADS
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, BLOCK_D)
+    m_mask = offs_m < N
+    d_mask = offs_d < D
+    md_mask = m_mask[:, None] & d_mask[None, :]
+    y = offs_m // W
+    x = offs_m % W
+    base = _bh_base(bh, N, D)
+    qd = base + offs_m[:, None] * D + offs_d[None, :]
+    qs_in = tl.load(QS + qd, mask=md_mask, other=0.)
+    qs = qs_in.to(tl.float32)
+    q = tl.load(Q + qd, mask=md_mask, other=0.).to(tl.float32)
+
+    m_i = tl.full([BLOCK_M], -1e30, tl.float32)  # finite: exp(m_i - m_new) never NaN
+    l_i = tl.zeros([BLOCK_M], tl.float32)
+    acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)     # softmax-weighted values
+    acc_lt = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)  # learnable term
+    for j in range(NK):
+        n, inside = _neighbour(y, x, j, H, W, KS)
+        inside = inside & m_mask
+        nd = base + n[:, None] * D + offs_d[None, :]
+        nd_mask = inside[:, None] & d_mask[None, :]
+        kj = tl.load(K + nd, mask=nd_mask, other=0.).to(tl.float32)
+        vj = tl.load(V + nd, mask=nd_mask, other=0.).to(tl.float32)
+        lj = tl.sum(qs * kj, axis=1) + tl.load(RPB + h * NK + j).to(tl.float32)
+        lj = tl.where(inside, lj, float('-inf'))
+        m_new = tl.maximum(m_i, lj)
+        alpha = tl.exp(m_i - m_new)
+        p = tl.exp(lj - m_new)
+        l_i = l_i * alpha + p
+        acc = acc * alpha[:, None] + p[:, None] * vj
+        m_i = m_new
+        ltj = tl.load(LT + (h * D + offs_d) * NK + j, mask=d_mask, other=0.).to(tl.float32)
+        wj = tl.sum(q * ltj[None, :], axis=1) + tl.load(LB + h * NK + j).to(tl.float32)
+        acc_lt += wj[:, None] * vj
+
+    kp_base = _bh_base(bh, P, D)
+    for p0 in range(0, P, BLOCK_P):
+        offs_p = p0 + tl.arange(0, BLOCK_P)
+        p_mask = offs_p < P
+        s, kp, _, _ = _pooled_logits(qs_in, KP, PT, ROWS, kp_base, h, offs_p, p_mask, offs_d,
+                                     d_mask, y, x, m_mask, D, HK, WK, R, ROW_LEN, FP32)
+        m_new = tl.maximum(m_i, tl.max(s, axis=1))
+        alpha = tl.exp(m_i - m_new)
+        p = tl.exp(s - m_new[:, None])
+        l_i = l_i * alpha + tl.sum(p, axis=1)
+        vp = tl.load(VP + kp_base + offs_p[:, None] * D + offs_d[None, :],
+                     mask=p_mask[:, None] & d_mask[None, :], other=0.)
+        acc = acc * alpha[:, None] + _dot(p.to(vp.dtype), vp, FP32)
+        m_i = m_new
+
+    out = acc / l_i[:, None] + acc_lt
+    tl.store(OUT + qd, out.to(OUT.dtype.element_ty), mask=md_mask)
+    tl.store(LSE + bh * N + offs_m, m_i + tl.log(l_i), mask=m_mask)
+
+
+@triton.jit
+def _bwd_kernel(Q, QS, K, V, KP, VP, RPB, PT, LT, LB, ROWS, GO, LSE,
+                GQ, GQS, GK, GV, GKP, GVP, GRPB, GPT, GLT, GLB,
+                N, H, W, D, P, HK, WK, R, ROW_LEN, HEADS,
+                KS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,
+                BLOCK_P: tl.constexpr, FP32: tl.constexpr):
+    NK: tl.constexpr = KS * KS
+    bh = tl.program_id(1).to(tl.int64)
+    h = bh % HEADS
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, BLOCK_D)
+    m_mask = offs_m < N
+    d_mask = offs_d < D
+    md_mask = m_mask[:, None] & d_mask[None, :]
+    y = offs_m // W
+    x = offs_m % W
+    base = _bh_base(bh, N, D)
+    qd = base + offs_m[:, None] * D + offs_d[None, :]
+    qs_in = tl.load(QS + qd, mask=md_mask, other=0.)
+    qs = qs_in.to(tl.float32)
+    q = tl.load(Q + qd, mask=md_mask, other=0.).to(tl.float32)
+    go_in = tl.load(GO + qd, mask=md_mask, other=0.)
+    go = go_in.to(tl.float32)
+    lse = tl.load(LSE + bh * N + offs_m, mask=m_mask, other=0.)
+    kp_base = _bh_base(bh, P, D)
+
+    # pass 1: D = sum_j a_j dw_j + sum_m b_m ds_m (the softmax backward's row sums)
+    delta = tl.zeros([BLOCK_M], tl.float32)
+    for j in range(NK):
+        n, inside = _neighbour(y, x, j, H, W, KS)
+        inside = inside & m_mask
+        nd = base + n[:, None] * D + offs_d[None, :]
+        nd_mask = inside[:, None] & d_mask[None, :]
+        kj = tl.load(K + nd, mask=nd_mask, other=0.).to(tl.float32)
+        vj = tl.load(V + nd, mask=nd_mask, other=0.).to(tl.float32)
+        lj = tl.sum(qs * kj, axis=1) + tl.load(RPB + h * NK + j).to(tl.float32)
+        aj = tl.where(inside, tl.exp(lj - lse), 0.)
+        delta += aj * tl.sum(go * vj, axis=1)
+    for p0 in range(0, P, BLOCK_P):
+        offs_p = p0 + tl.arange(0, BLOCK_P)
+        p_mask = offs_p < P
+        s, kp, _, mask = _pooled_logits(qs_in, KP, PT, ROWS, kp_base, h, offs_p, p_mask,
+                                        offs_d, d_mask, y, x, m_mask, D, HK, WK, R, ROW_LEN,
+                                        FP32)
+        b = tl.where(mask, tl.exp(s - lse[:, None]), 0.)
+        vp = tl.load(VP + kp_base + offs_p[:, None] * D + offs_d[None, :],
+                     mask=p_mask[:, None] & d_mask[None, :], other=0.)
+        ds = _dot(go_in, tl.trans(vp), FP32)
+        delta += tl.sum(b * ds, axis=1)
+
+    # pass 2: the gradients
+    dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
+    dqs = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
+    for j in range(NK):
+        n, inside = _neighbour(y, x, j, H, W, KS)
+        inside = inside & m_mask
+        nd = base + n[:, None] * D + offs_d[None, :]
+        nd_mask = inside[:, None] & d_mask[None, :]
+        kj = tl.load(K + nd, mask=nd_mask, other=0.).to(tl.float32)
+        vj = tl.load(V + nd, mask=nd_mask, other=0.).to(tl.float32)
+        lj = tl.sum(qs * kj, axis=1) + tl.load(RPB + h * NK + j).to(tl.float32)
+        aj = tl.where(inside, tl.exp(lj - lse), 0.)
+        dwj = tl.sum(go * vj, axis=1)  # 0 outside (v is zero there)
+        ltj = tl.load(LT + (h * D + offs_d) * NK + j, mask=d_mask, other=0.).to(tl.float32)
+        wj = aj + tl.sum(q * ltj[None, :], axis=1) + tl.load(LB + h * NK + j).to(tl.float32)
+        wj = tl.where(inside, wj, 0.)
+        # learnable term: q, the tokens, the bias
+        dq += dwj[:, None] * ltj[None, :]
+        tl.atomic_add(GLT + (h * D + offs_d) * NK + j, tl.sum(dwj[:, None] * q, axis=0),
+                      mask=d_mask)
+        tl.atomic_add(GLB + h * NK + j, tl.sum(dwj, axis=0))
+        # softmax: window logits -> q_scaled, keys, rpb; window sum -> values
+        dlj = aj * (dwj - delta)
+        dqs += dlj[:, None] * kj
+        tl.atomic_add(GK + nd, dlj[:, None] * qs, mask=nd_mask)
+        tl.atomic_add(GV + nd, wj[:, None] * go, mask=nd_mask)
+        tl.atomic_add(GRPB + h * NK + j, tl.sum(dlj, axis=0))
+    for p0 in range(0, P, BLOCK_P):
+        offs_p = p0 + tl.arange(0, BLOCK_P)
+        p_mask = offs_p < P
+        s, kp, offset, mask = _pooled_logits(qs_in, KP, PT, ROWS, kp_base, h, offs_p, p_mask,
+                                             offs_d, d_mask, y, x, m_mask, D, HK, WK, R,
+                                             ROW_LEN, FP32)
+        b = tl.where(mask, tl.exp(s - lse[:, None]), 0.)
+        pd = kp_base + offs_p[:, None] * D + offs_d[None, :]
+        pd_mask = p_mask[:, None] & d_mask[None, :]
+        vp = tl.load(VP + pd, mask=pd_mask, other=0.)
+        ds = _dot(go_in, tl.trans(vp), FP32)
+        dsb = tl.where(mask, b * (ds - delta[:, None]), 0.)
+        dqs += _dot(dsb.to(kp.dtype), kp, FP32)
+        tl.atomic_add(GKP + pd, _dot(tl.trans(dsb).to(qs_in.dtype), qs_in, FP32), mask=pd_mask)
+        tl.atomic_add(GVP + pd, _dot(tl.trans(b).to(go_in.dtype), go_in, FP32), mask=pd_mask)
+        tl.atomic_add(GPT + offset, dsb, mask=mask)
+    tl.store(GQ + qd, dq.to(GQ.dtype.element_ty), mask=md_mask)
+    tl.store(GQS + qd, dqs.to(GQS.dtype.element_ty), mask=md_mask)
+
+
+# -- launch -----------------------------------------------------------------------------------
+
+def _launch_args(t, height, width, kernel_size, pool_height, pool_width):
+    """(grid, sizes, constexpr kwargs) of both kernels; ``t`` the contiguous inputs."""
+    B, heads, N, d = t[0].shape
+    if B * heads > 65535:  # the grid's second dimension
+        raise ValueError(f'aggregated_attention (Triton): batch x heads = {B * heads} > 65535')
+    R, row_len = t[7].shape[1], t[7].shape[2]
+    sizes = (N, height, width, d, pool_height * pool_width, pool_height, pool_width, R,
+             row_len, heads)
+    meta = dict(KS=kernel_size, BLOCK_M=BLOCK_M, BLOCK_D=_block(d), BLOCK_P=BLOCK_P,
+                FP32=t[0].dtype == torch.float32)
+    return (triton.cdiv(N, BLOCK_M), B * heads), sizes, meta
+
+
+def _prepare(op, tensors, geometry):
+    check_aggregated_attention(op, tensors, *geometry)
+    if tensors[0].dtype == torch.float64:
+        raise TypeError(f'{op} (Triton): float64 is not supported (fp32, fp16, bf16)')
+    check_pos_rows_values(op, tensors[-1], tensors[7].shape[1])
+    return [t.detach().contiguous() for t in tensors]
+
+
+def forward(tensors, height, width, kernel_size, pool_height, pool_width):
+    """(out [B, heads, N, d], lse [B, heads, N] fp32) of the eleven inputs."""
+    geometry = (height, width, kernel_size, pool_height, pool_width)
+    t = _prepare('aggregated_attention', tensors, geometry)
+    grid, sizes, meta = _launch_args(t, *geometry)
+    out = torch.empty_like(t[0])
+    lse = torch.empty(t[0].shape[:3], dtype=acc_dtype(t[0].dtype), device=t[0].device)
+    _fwd_kernel[grid](*t, out, lse, *sizes, **meta)
+    return out, lse
+
+
+def backward(grad_out, lse, tensors, height, width, kernel_size, pool_height, pool_width):
+    """The ten input gradients (AGGREGATED_INPUTS order, all but pos_rows)."""
+    geometry = (height, width, kernel_size, pool_height, pool_width)
+    t = _prepare('aggregated_attention_backward', tensors, geometry)
+    grid, sizes, meta = _launch_args(t, *geometry)
+    grad_q, grad_qs = torch.empty_like(t[0]), torch.empty_like(t[1])
+    # summed with atomics: fp32 buffers, zeroed
+    summed = [torch.zeros(x.shape, dtype=torch.float32, device=x.device) for x in t[2:10]]
+    _bwd_kernel[grid](*t, grad_out.contiguous(), lse.contiguous(), grad_q, grad_qs, *summed,
+                      *sizes, **meta)
+    return [grad_q, grad_qs] + [g.to(x.dtype) for g, x in zip(summed, t[2:10])]
+
+
+class _AggregatedAttention(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, *args):
+        tensors, geometry = args[:11], args[11:]
+        out, lse = forward(tensors, *geometry)
+        ctx.save_for_backward(lse, *tensors)
+        ctx.geometry = geometry
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        lse, *tensors = ctx.saved_tensors
+        grads = backward(grad_out, lse, tensors, *ctx.geometry)
+        return (*grads, None, None, None, None, None, None)  # pos_rows, then the five ints
+
+
+def aggregated_attention_triton(tensors, height, width, kernel_size, pool_height, pool_width):
+    """Attention output [B, heads, N, d] of the eleven inputs (``pos_rows`` given), with
+    autograd; what the dispatch point (:mod:`.attention`) calls."""
+    return _AggregatedAttention.apply(*tensors, height, width, kernel_size, pool_height,
+                                      pool_width)
