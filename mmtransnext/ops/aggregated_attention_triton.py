@@ -18,7 +18,8 @@ values (each token is the neighbour of k*k queries) are added with fp32 atomics 
 buffers: on a GPU the backward is not bitwise deterministic (the CPU op is).
 
 Accumulation is fp32 for every dtype; fp32 dots run with ``input_precision='ieee'`` (no TF32),
-fp16 / bf16 dots take 16-bit operands and accumulate in fp32. Offsets that can pass 2^31 at the
+fp16 / bf16 dots take 16-bit operands and accumulate in fp32 (bf16 ones run in fp32 under the
+interpreter, whose bf16 ``tl.dot`` is wrong: the GPU's bf16 dot is not what it verifies). Offsets that can pass 2^31 at the
 largest inputs (batch x head bases, bias-table rows) are int64 (:func:`_bh_base`,
 :func:`_table_offset`; tests/test_ops/test_triton_attention.py runs them at batch 8, 2048 x 2048,
 TransNeXt-B).
@@ -30,9 +31,11 @@ import triton
 import triton.language as tl
 
 from .checks import acc_dtype, check_aggregated_attention, check_pos_rows_values
+from .triton_support import interpreting
 
-BLOCK_M = 32        # queries per program
-BLOCK_P = 32        # pooled keys per step of the pooled loop
+# (queries per program, pooled keys per step of the pooled loop). On a GPU: not tuned (no GPU
+# has run them yet). The interpreter's cost is per program, not per element: larger blocks.
+BLOCKS = {'forward': (64, 64), 'backward': (32, 32), 'interpreter': (128, 64)}
 
 
 def _block(n: int) -> int:
@@ -64,16 +67,22 @@ def _neighbour(y, x, j, H, W, KS: tl.constexpr):
 
 
 @triton.jit
+def _dot(a, b, FP32: tl.constexpr):
+    """a @ b, fp32 accumulation; FP32: in fp32 without TF32 (operands cast: exact for 16-bit
+    ones), else on the 16-bit operands."""
+    if FP32:
+        return tl.dot(a.to(tl.float32), b.to(tl.float32), input_precision='ieee')
+    return tl.dot(a, b)
+
+
+@triton.jit
 def _pooled_logits(qs_dot, KP, PT, ROWS, kp_base, h, offs_p, p_mask, offs_d, d_mask, y, x,
                    m_mask, D, HK, WK, R, ROW_LEN, FP32: tl.constexpr):
     """s [BLOCK_M, BLOCK_P] (-inf at padded keys), the pooled keys of the block and the bias
     offsets / mask (for the table's gradient)."""
     kp = tl.load(KP + kp_base + offs_p[:, None] * D + offs_d[None, :],
                  mask=p_mask[:, None] & d_mask[None, :], other=0.)
-    if FP32:
-        s = tl.dot(qs_dot, tl.trans(kp), input_precision='ieee')
-    else:
-        s = tl.dot(qs_dot, tl.trans(kp))
+    s = _dot(qs_dot, tl.trans(kp), FP32)
     ky = offs_p // WK
     kx = offs_p % WK
     mask = m_mask[:, None] & p_mask[None, :]
@@ -82,13 +91,6 @@ def _pooled_logits(qs_dot, KP, PT, ROWS, kp_base, h, offs_p, p_mask, offs_d, d_m
     bias = tl.load(PT + offset, mask=mask, other=0.).to(tl.float32)
     s = tl.where(p_mask[None, :], s + bias, float('-inf'))
     return s, kp, offset, mask
-
-
-@triton.jit
-def _dot(a, b, FP32: tl.constexpr):
-    if FP32:
-        return tl.dot(a, b, input_precision='ieee')
-    return tl.dot(a, b)
 
 
 @triton.jit
@@ -254,17 +256,22 @@ def _bwd_kernel(Q, QS, K, V, KP, VP, RPB, PT, LT, LB, ROWS, GO, LSE,
 
 # -- launch -----------------------------------------------------------------------------------
 
-def _launch_args(t, height, width, kernel_size, pool_height, pool_width):
-    """(grid, sizes, constexpr kwargs) of both kernels; ``t`` the contiguous inputs."""
+def _launch_args(t, height, width, kernel_size, pool_height, pool_width, which):
+    """(grid, sizes, constexpr kwargs) of a kernel (``which``: 'forward' / 'backward');
+    ``t`` the contiguous inputs."""
     B, heads, N, d = t[0].shape
     if B * heads > 65535:  # the grid's second dimension
         raise ValueError(f'aggregated_attention (Triton): batch x heads = {B * heads} > 65535')
     R, row_len = t[7].shape[1], t[7].shape[2]
     sizes = (N, height, width, d, pool_height * pool_width, pool_height, pool_width, R,
              row_len, heads)
-    meta = dict(KS=kernel_size, BLOCK_M=BLOCK_M, BLOCK_D=_block(d), BLOCK_P=BLOCK_P,
-                FP32=t[0].dtype == torch.float32)
-    return (triton.cdiv(N, BLOCK_M), B * heads), sizes, meta
+    block_m, block_p = BLOCKS['interpreter' if interpreting() else which]
+    # bf16 dots in fp32 under the interpreter: its bf16 tl.dot is wrong (triton 3.7.1; the
+    # products of bf16 values are exact in fp32, so the numbers are those of a bf16 dot)
+    fp32_dots = t[0].dtype == torch.float32 or (interpreting() and t[0].dtype == torch.bfloat16)
+    meta = dict(KS=kernel_size, BLOCK_M=block_m, BLOCK_D=_block(d), BLOCK_P=block_p,
+                FP32=fp32_dots)
+    return (triton.cdiv(N, block_m), B * heads), sizes, meta
 
 
 def _prepare(op, tensors, geometry):
@@ -279,7 +286,7 @@ def forward(tensors, height, width, kernel_size, pool_height, pool_width):
     """(out [B, heads, N, d], lse [B, heads, N] fp32) of the eleven inputs."""
     geometry = (height, width, kernel_size, pool_height, pool_width)
     t = _prepare('aggregated_attention', tensors, geometry)
-    grid, sizes, meta = _launch_args(t, *geometry)
+    grid, sizes, meta = _launch_args(t, *geometry, 'forward')
     out = torch.empty_like(t[0])
     lse = torch.empty(t[0].shape[:3], dtype=acc_dtype(t[0].dtype), device=t[0].device)
     _fwd_kernel[grid](*t, out, lse, *sizes, **meta)
@@ -290,7 +297,7 @@ def backward(grad_out, lse, tensors, height, width, kernel_size, pool_height, po
     """The ten input gradients (AGGREGATED_INPUTS order, all but pos_rows)."""
     geometry = (height, width, kernel_size, pool_height, pool_width)
     t = _prepare('aggregated_attention_backward', tensors, geometry)
-    grid, sizes, meta = _launch_args(t, *geometry)
+    grid, sizes, meta = _launch_args(t, *geometry, 'backward')
     grad_q, grad_qs = torch.empty_like(t[0]), torch.empty_like(t[1])
     # summed with atomics: fp32 buffers, zeroed
     summed = [torch.zeros(x.shape, dtype=torch.float32, device=x.device) for x in t[2:10]]

@@ -11,10 +11,13 @@ it is asked for, so importing mmtransnext stays as cheap as before.
 """
 import os
 import re
+import warnings
 from functools import lru_cache
 from typing import Optional, Tuple
 
 MIN_TRITON = (3, 0)
+DTYPES = ('float32', 'float16', 'bfloat16')  # what the kernels take (not float64)
+_warned = [False]
 
 
 def _version_tuple(text: str) -> Tuple[int, ...]:
@@ -69,3 +72,17 @@ def serves(tensor) -> bool:
     if tensor.device.type == 'cuda':
         return not interpreting()
     return tensor.device.type == 'cpu' and interpreting()
+
+
+def usable(tensor) -> bool:
+    """Whether the Triton kernels can serve this tensor (device, dtype, an installed triton
+    >= MIN_TRITON); warns once, with the reason, where they were asked for and triton is
+    missing or too old."""
+    if not serves(tensor) or str(tensor.dtype).replace('torch.', '') not in DTYPES:
+        return False
+    reason = unavailable_reason()
+    if reason is not None and not _warned[0]:
+        _warned[0] = True
+        warnings.warn(f'MMTRANSNEXT_FUSED=triton, but {reason}: aggregated attention uses the '
+                      'window kernels (or the torch path) instead.', stacklevel=4)
+    return reason is None
