@@ -171,24 +171,14 @@ def test_offsets_are_int64():
     """The kernels' offset helpers at the largest input users run: batch 8, 2048 x 2048,
     TransNeXt-B (stage 1: 512 x 512 tokens, 4 heads, head_dim 32, pooled 64 x 64; with a y
     resize the bias table has one row per (query row, key row): [4, 512 * 64, 512 * 64])."""
-    import triton
-    import triton.language as tl
-
-    from mmtransnext.ops.aggregated_attention_triton import _bh_base, _table_offset
-
-    @triton.jit
-    def probe(out, bh, n, d, h, n_rows, row_len, row, col):
-        tl.store(out, _bh_base(bh, n, d))
-        tl.store(out + 1, _table_offset(h, n_rows, row_len, row, col))
-
+    from triton_offsets_probe import offsets_probe
     B, heads, N, d, H, Hk, W, Wk = 8, 4, 512 * 512, 32, 512, 64, 512, 64
-    cases = [  # last (batch, head) of q ([B*heads, N, d]), last entry of the table
-        ((B * heads - 1, N, d), (B * heads - 1) * N * d),
-    ]
     n_rows, row_len = H * Hk, W * Wk
     out = torch.zeros(2, dtype=torch.int64)
-    probe[(1,)](out, B * heads - 1, N, d, heads - 1, n_rows, row_len, n_rows - 1, row_len - 1)
-    assert out[0] == cases[0][1]
+    # the last (batch, head) of q [B*heads, N, d]; the last entry of the table
+    offsets_probe[(1,)](out, B * heads - 1, N, d, heads - 1, n_rows, row_len, n_rows - 1,
+                        row_len - 1)
+    assert out[0] == (B * heads - 1) * N * d
     last = heads * n_rows * row_len - 1
     assert last >= 2 ** 31  # past int32: the helper must be 64-bit
     assert out[1] == last
