@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
@@ -33,6 +34,13 @@ def test_authors_table_sets_ours_against_their_figures():
            '2024 | 0.50x |' == lines[2]
     fused = dict(row, impl='fused', median_ms=6500.0)  # the default path wins when measured
     assert '(img_size 512), fused | 26.00 | 6.50 | 0.25x |' in _authors_table([other, row, fused])[2]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the no-GPU message')
+def test_cuda_without_gpu_says_so_and_exits_0(capsys):
+    from benchmark import main
+    assert not main(['--device', 'cuda'])
+    assert 'no CUDA device on this machine' in capsys.readouterr().out
 
 
 def test_tiny_run_writes_the_tables(tmp_path):

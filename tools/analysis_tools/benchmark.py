@@ -561,7 +561,7 @@ def main(argv=None):
     p.add_argument('--memory-run', action='store_true', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        args.precision = args.precision[0]
+        args.precision = (args.precision or PRECISIONS[:1])[0]
         return run_worker(args)
     cuda = args.device.startswith('cuda')
     if cuda:
