@@ -76,13 +76,17 @@ def _dot(a, b, FP32: tl.constexpr):
 
 
 @triton.jit
-def _pooled_logits(qs_dot, KP, PT, ROWS, kp_base, h, offs_p, p_mask, offs_d, d_mask, y, x,
-                   m_mask, D, HK, WK, R, ROW_LEN, FP32: tl.constexpr):
-    """s [BLOCK_M, BLOCK_P] (-inf at padded keys), the pooled keys of the block and the bias
-    offsets / mask (for the table's gradient)."""
-    kp = tl.load(KP + kp_base + offs_p[:, None] * D + offs_d[None, :],
-                 mask=p_mask[:, None] & d_mask[None, :], other=0.)
-    s = _dot(qs_dot, tl.trans(kp), FP32)
+def _pooled_logits(qs_in, KP, PT, ROWS, kp_base, h, p0, offs_d, d_mask, y, x, m_mask,
+                   D, P, HK, WK, R, ROW_LEN, BLOCK_P: tl.constexpr, FP32: tl.constexpr):
+    """Pooled keys [p0, p0 + BLOCK_P): logits s [BLOCK_M, BLOCK_P] (-inf at padded keys),
+    the offsets of those keys' rows ([BLOCK_P, BLOCK_D]) and mask, the keys, and the bias
+    offsets and mask (for the table's gradient)."""
+    offs_p = p0 + tl.arange(0, BLOCK_P)
+    p_mask = offs_p < P
+    pd = kp_base + offs_p[:, None] * D + offs_d[None, :]
+    pd_mask = p_mask[:, None] & d_mask[None, :]
+    kp = tl.load(KP + pd, mask=pd_mask, other=0.)
+    s = _dot(qs_in, tl.trans(kp), FP32)
     ky = offs_p // WK
     kx = offs_p % WK
     mask = m_mask[:, None] & p_mask[None, :]
@@ -90,7 +94,64 @@ def _pooled_logits(qs_dot, KP, PT, ROWS, kp_base, h, offs_p, p_mask, offs_d, d_m
     offset = _table_offset(h, R, ROW_LEN, rows, x[:, None] * WK + kx[None, :])
     bias = tl.load(PT + offset, mask=mask, other=0.).to(tl.float32)
     s = tl.where(p_mask[None, :], s + bias, float('-inf'))
-    return s, kp, offset, mask
+    return s, pd, pd_mask, kp, offset, mask
+
+
+@triton.jit
+def _pooled_probs(qs_in, go_in, lse, KP, VP, PT, ROWS, kp_base, h, p0, offs_d, d_mask, y, x,
+                  m_mask, D, P, HK, WK, R, ROW_LEN, BLOCK_P: tl.constexpr,
+                  FP32: tl.constexpr):
+    """Backward, pooled keys [p0, p0 + BLOCK_P): probabilities b (from the lse) and the
+    logit-side gradient ds = go . vp, with what _pooled_logits returns."""
+    s, pd, pd_mask, kp, offset, mask = _pooled_logits(
+        qs_in, KP, PT, ROWS, kp_base, h, p0, offs_d, d_mask, y, x, m_mask, D, P, HK, WK, R,
+        ROW_LEN, BLOCK_P, FP32)
+    b = tl.where(mask, tl.exp(s - lse[:, None]), 0.)
+    vp = tl.load(VP + pd, mask=pd_mask, other=0.)
+    ds = _dot(go_in, tl.trans(vp), FP32)
+    return b, ds, pd, pd_mask, kp, offset, mask
+
+
+@triton.jit
+def _query_block(Q, QS, N, W, D, HEADS, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr):
+    """This program's queries: batch x head and head, query and channel indices, the masks,
+    query coordinates y / x, the slice's base offset, the [BLOCK_M, BLOCK_D] offsets and
+    mask, q_scaled as stored and in fp32, q in fp32."""
+    bh = tl.program_id(1).to(tl.int64)
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, BLOCK_D)
+    m_mask = offs_m < N
+    d_mask = offs_d < D
+    base = _bh_base(bh, N, D)
+    qd = base + offs_m[:, None] * D + offs_d[None, :]
+    md_mask = m_mask[:, None] & d_mask[None, :]
+    qs_in = tl.load(QS + qd, mask=md_mask, other=0.)
+    q = tl.load(Q + qd, mask=md_mask, other=0.).to(tl.float32)
+    return (bh, bh % HEADS, offs_m, offs_d, m_mask, d_mask, offs_m // W, offs_m % W, base, qd,
+            md_mask, qs_in, qs_in.to(tl.float32), q)
+
+
+@triton.jit
+def _window_key(K, V, RPB, qs, base, h, j, y, x, m_mask, offs_d, d_mask, H, W, D,
+                KS: tl.constexpr):
+    """Window position j of the queries: the neighbour's offsets and mask, its key and value
+    (zero outside) and the logit l_j (-inf outside)."""
+    n, inside = _neighbour(y, x, j, H, W, KS)
+    inside = inside & m_mask
+    nd = base + n[:, None] * D + offs_d[None, :]
+    nd_mask = inside[:, None] & d_mask[None, :]
+    kj = tl.load(K + nd, mask=nd_mask, other=0.).to(tl.float32)
+    vj = tl.load(V + nd, mask=nd_mask, other=0.).to(tl.float32)
+    lj = tl.sum(qs * kj, axis=1) + tl.load(RPB + h * KS * KS + j).to(tl.float32)
+    return nd, nd_mask, inside, kj, vj, tl.where(inside, lj, float('-inf'))
+
+
+@triton.jit
+def _learnable(LT, LB, q, h, j, offs_d, d_mask, D, KS: tl.constexpr):
+    """Learnable window weight q . lt[h, :, j] + lb[h, j] of the queries, and lt[h, :, j]."""
+    NK: tl.constexpr = KS * KS
+    ltj = tl.load(LT + (h * D + offs_d) * NK + j, mask=d_mask, other=0.).to(tl.float32)
+    return tl.sum(q * ltj[None, :], axis=1) + tl.load(LB + h * NK + j).to(tl.float32), ltj
 
 
 @triton.jit
@@ -98,57 +159,35 @@ def _fwd_kernel(Q, QS, K, V, KP, VP, RPB, PT, LT, LB, ROWS, OUT, LSE,
                 N, H, W, D, P, HK, WK, R, ROW_LEN, HEADS,
                 KS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,
                 BLOCK_P: tl.constexpr, FP32: tl.constexpr):
-    NK: tl.constexpr = KS * KS
-    bh = tl.program_id(1).to(tl.int64)
-    h = bh % HEADS
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_d = tl.arange(0, BLOCK_D)
-    m_mask = offs_m < N
-    d_mask = offs_d < D
-    md_mask = m_mask[:, None] & d_mask[None, :]
-    y = offs_m // W
-    x = offs_m % W
-    base = _bh_base(bh, N, D)
-    qd = base + offs_m[:, None] * D + offs_d[None, :]
-    qs_in = tl.load(QS + qd, mask=md_mask, other=0.)
-    qs = qs_in.to(tl.float32)
-    q = tl.load(Q + qd, mask=md_mask, other=0.).to(tl.float32)
+    bh, h, offs_m, offs_d, m_mask, d_mask, y, x, base, qd, md_mask, qs_in, qs, q = \
+        _query_block(Q, QS, N, W, D, HEADS, BLOCK_M, BLOCK_D)
 
     m_i = tl.full([BLOCK_M], -1e30, tl.float32)  # finite: exp(m_i - m_new) never NaN
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)     # softmax-weighted values
     acc_lt = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)  # learnable term
-    for j in range(NK):
-        n, inside = _neighbour(y, x, j, H, W, KS)
-        inside = inside & m_mask
-        nd = base + n[:, None] * D + offs_d[None, :]
-        nd_mask = inside[:, None] & d_mask[None, :]
-        kj = tl.load(K + nd, mask=nd_mask, other=0.).to(tl.float32)
-        vj = tl.load(V + nd, mask=nd_mask, other=0.).to(tl.float32)
-        lj = tl.sum(qs * kj, axis=1) + tl.load(RPB + h * NK + j).to(tl.float32)
-        lj = tl.where(inside, lj, float('-inf'))
+    for j in range(KS * KS):
+        _, _, _, _, vj, lj = _window_key(K, V, RPB, qs, base, h, j, y, x, m_mask, offs_d,
+                                         d_mask, H, W, D, KS)
         m_new = tl.maximum(m_i, lj)
         alpha = tl.exp(m_i - m_new)
         p = tl.exp(lj - m_new)
         l_i = l_i * alpha + p
         acc = acc * alpha[:, None] + p[:, None] * vj
         m_i = m_new
-        ltj = tl.load(LT + (h * D + offs_d) * NK + j, mask=d_mask, other=0.).to(tl.float32)
-        wj = tl.sum(q * ltj[None, :], axis=1) + tl.load(LB + h * NK + j).to(tl.float32)
+        wj, _ = _learnable(LT, LB, q, h, j, offs_d, d_mask, D, KS)
         acc_lt += wj[:, None] * vj
 
     kp_base = _bh_base(bh, P, D)
     for p0 in range(0, P, BLOCK_P):
-        offs_p = p0 + tl.arange(0, BLOCK_P)
-        p_mask = offs_p < P
-        s, kp, _, _ = _pooled_logits(qs_in, KP, PT, ROWS, kp_base, h, offs_p, p_mask, offs_d,
-                                     d_mask, y, x, m_mask, D, HK, WK, R, ROW_LEN, FP32)
+        s, pd, pd_mask, _, _, _ = _pooled_logits(qs_in, KP, PT, ROWS, kp_base, h, p0, offs_d,
+                                                 d_mask, y, x, m_mask, D, P, HK, WK, R,
+                                                 ROW_LEN, BLOCK_P, FP32)
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
         alpha = tl.exp(m_i - m_new)
         p = tl.exp(s - m_new[:, None])
         l_i = l_i * alpha + tl.sum(p, axis=1)
-        vp = tl.load(VP + kp_base + offs_p[:, None] * D + offs_d[None, :],
-                     mask=p_mask[:, None] & d_mask[None, :], other=0.)
+        vp = tl.load(VP + pd, mask=pd_mask, other=0.)
         acc = acc * alpha[:, None] + _dot(p.to(vp.dtype), vp, FP32)
         m_i = m_new
 
@@ -163,21 +202,8 @@ def _bwd_kernel(Q, QS, K, V, KP, VP, RPB, PT, LT, LB, ROWS, GO, LSE,
                 N, H, W, D, P, HK, WK, R, ROW_LEN, HEADS,
                 KS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,
                 BLOCK_P: tl.constexpr, FP32: tl.constexpr):
-    NK: tl.constexpr = KS * KS
-    bh = tl.program_id(1).to(tl.int64)
-    h = bh % HEADS
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_d = tl.arange(0, BLOCK_D)
-    m_mask = offs_m < N
-    d_mask = offs_d < D
-    md_mask = m_mask[:, None] & d_mask[None, :]
-    y = offs_m // W
-    x = offs_m % W
-    base = _bh_base(bh, N, D)
-    qd = base + offs_m[:, None] * D + offs_d[None, :]
-    qs_in = tl.load(QS + qd, mask=md_mask, other=0.)
-    qs = qs_in.to(tl.float32)
-    q = tl.load(Q + qd, mask=md_mask, other=0.).to(tl.float32)
+    bh, h, offs_m, offs_d, m_mask, d_mask, y, x, base, qd, md_mask, qs_in, qs, q = \
+        _query_block(Q, QS, N, W, D, HEADS, BLOCK_M, BLOCK_D)
     go_in = tl.load(GO + qd, mask=md_mask, other=0.)
     go = go_in.to(tl.float32)
     lse = tl.load(LSE + bh * N + offs_m, mask=m_mask, other=0.)
@@ -185,66 +211,41 @@ def _bwd_kernel(Q, QS, K, V, KP, VP, RPB, PT, LT, LB, ROWS, GO, LSE,
 
     # pass 1: D = sum_j a_j dw_j + sum_m b_m ds_m (the softmax backward's row sums)
     delta = tl.zeros([BLOCK_M], tl.float32)
-    for j in range(NK):
-        n, inside = _neighbour(y, x, j, H, W, KS)
-        inside = inside & m_mask
-        nd = base + n[:, None] * D + offs_d[None, :]
-        nd_mask = inside[:, None] & d_mask[None, :]
-        kj = tl.load(K + nd, mask=nd_mask, other=0.).to(tl.float32)
-        vj = tl.load(V + nd, mask=nd_mask, other=0.).to(tl.float32)
-        lj = tl.sum(qs * kj, axis=1) + tl.load(RPB + h * NK + j).to(tl.float32)
-        aj = tl.where(inside, tl.exp(lj - lse), 0.)
-        delta += aj * tl.sum(go * vj, axis=1)
+    for j in range(KS * KS):
+        _, _, _, _, vj, lj = _window_key(K, V, RPB, qs, base, h, j, y, x, m_mask, offs_d,
+                                         d_mask, H, W, D, KS)
+        delta += tl.exp(lj - lse) * tl.sum(go * vj, axis=1)
     for p0 in range(0, P, BLOCK_P):
-        offs_p = p0 + tl.arange(0, BLOCK_P)
-        p_mask = offs_p < P
-        s, kp, _, mask = _pooled_logits(qs_in, KP, PT, ROWS, kp_base, h, offs_p, p_mask,
-                                        offs_d, d_mask, y, x, m_mask, D, HK, WK, R, ROW_LEN,
-                                        FP32)
-        b = tl.where(mask, tl.exp(s - lse[:, None]), 0.)
-        vp = tl.load(VP + kp_base + offs_p[:, None] * D + offs_d[None, :],
-                     mask=p_mask[:, None] & d_mask[None, :], other=0.)
-        ds = _dot(go_in, tl.trans(vp), FP32)
+        b, ds, _, _, _, _, _ = _pooled_probs(qs_in, go_in, lse, KP, VP, PT, ROWS, kp_base, h,
+                                             p0, offs_d, d_mask, y, x, m_mask, D, P, HK, WK,
+                                             R, ROW_LEN, BLOCK_P, FP32)
         delta += tl.sum(b * ds, axis=1)
 
     # pass 2: the gradients
     dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     dqs = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
-    for j in range(NK):
-        n, inside = _neighbour(y, x, j, H, W, KS)
-        inside = inside & m_mask
-        nd = base + n[:, None] * D + offs_d[None, :]
-        nd_mask = inside[:, None] & d_mask[None, :]
-        kj = tl.load(K + nd, mask=nd_mask, other=0.).to(tl.float32)
-        vj = tl.load(V + nd, mask=nd_mask, other=0.).to(tl.float32)
-        lj = tl.sum(qs * kj, axis=1) + tl.load(RPB + h * NK + j).to(tl.float32)
-        aj = tl.where(inside, tl.exp(lj - lse), 0.)
+    for j in range(KS * KS):
+        nd, nd_mask, inside, kj, vj, lj = _window_key(K, V, RPB, qs, base, h, j, y, x, m_mask,
+                                                      offs_d, d_mask, H, W, D, KS)
+        aj = tl.exp(lj - lse)  # 0 outside
         dwj = tl.sum(go * vj, axis=1)  # 0 outside (v is zero there)
-        ltj = tl.load(LT + (h * D + offs_d) * NK + j, mask=d_mask, other=0.).to(tl.float32)
-        wj = aj + tl.sum(q * ltj[None, :], axis=1) + tl.load(LB + h * NK + j).to(tl.float32)
-        wj = tl.where(inside, wj, 0.)
+        learn, ltj = _learnable(LT, LB, q, h, j, offs_d, d_mask, D, KS)
+        wj = tl.where(inside, aj + learn, 0.)
         # learnable term: q, the tokens, the bias
         dq += dwj[:, None] * ltj[None, :]
-        tl.atomic_add(GLT + (h * D + offs_d) * NK + j, tl.sum(dwj[:, None] * q, axis=0),
+        tl.atomic_add(GLT + (h * D + offs_d) * KS * KS + j, tl.sum(dwj[:, None] * q, axis=0),
                       mask=d_mask)
-        tl.atomic_add(GLB + h * NK + j, tl.sum(dwj, axis=0))
+        tl.atomic_add(GLB + h * KS * KS + j, tl.sum(dwj, axis=0))
         # softmax: window logits -> q_scaled, keys, rpb; window sum -> values
         dlj = aj * (dwj - delta)
         dqs += dlj[:, None] * kj
         tl.atomic_add(GK + nd, dlj[:, None] * qs, mask=nd_mask)
         tl.atomic_add(GV + nd, wj[:, None] * go, mask=nd_mask)
-        tl.atomic_add(GRPB + h * NK + j, tl.sum(dlj, axis=0))
+        tl.atomic_add(GRPB + h * KS * KS + j, tl.sum(dlj, axis=0))
     for p0 in range(0, P, BLOCK_P):
-        offs_p = p0 + tl.arange(0, BLOCK_P)
-        p_mask = offs_p < P
-        s, kp, offset, mask = _pooled_logits(qs_in, KP, PT, ROWS, kp_base, h, offs_p, p_mask,
-                                             offs_d, d_mask, y, x, m_mask, D, HK, WK, R,
-                                             ROW_LEN, FP32)
-        b = tl.where(mask, tl.exp(s - lse[:, None]), 0.)
-        pd = kp_base + offs_p[:, None] * D + offs_d[None, :]
-        pd_mask = p_mask[:, None] & d_mask[None, :]
-        vp = tl.load(VP + pd, mask=pd_mask, other=0.)
-        ds = _dot(go_in, tl.trans(vp), FP32)
+        b, ds, pd, pd_mask, kp, offset, mask = _pooled_probs(
+            qs_in, go_in, lse, KP, VP, PT, ROWS, kp_base, h, p0, offs_d, d_mask, y, x, m_mask,
+            D, P, HK, WK, R, ROW_LEN, BLOCK_P, FP32)
         dsb = tl.where(mask, b * (ds - delta[:, None]), 0.)
         dqs += _dot(dsb.to(kp.dtype), kp, FP32)
         tl.atomic_add(GKP + pd, _dot(tl.trans(dsb).to(qs_in.dtype), qs_in, FP32), mask=pd_mask)

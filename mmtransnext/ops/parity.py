@@ -26,28 +26,20 @@ def pool_grid(H, W, timing=False):
     return max(1, H // 3), max(1, (W + 1) // 2)
 
 
-def _qk(shape, dtype, device, timing=False):
-    B, heads, H, W, d, ks = shape
-    x = window_inputs(B, heads, H, W, d, ks, dtype, device, requires_grad=True)
+def _window_op(op, torch_op, names, keys):
+    """A window op: ``torch.ops.mmtransnext.<op>`` against ``torch_op`` on the window_inputs
+    ``keys`` (named ``names``)."""
+    def make(shape, dtype, device, timing=False):
+        B, heads, H, W, d, ks = shape
+        x = window_inputs(B, heads, H, W, d, ks, dtype, device, requires_grad=True)
 
-    def ext(*t):
-        return torch.ops.mmtransnext.sliding_qk(*t, H, W, ks)
+        def ext(*t):
+            return getattr(torch.ops.mmtransnext, op)(*t, H, W, ks)
 
-    def ref(*t):
-        return sliding_qk_torch(*t, H, W, ks)
-    return ('q', 'k', 'rpb'), (x['q'], x['k'], x['rpb']), ext, ref
-
-
-def _av(shape, dtype, device, timing=False):
-    B, heads, H, W, d, ks = shape
-    x = window_inputs(B, heads, H, W, d, ks, dtype, device, requires_grad=True)
-
-    def ext(*t):
-        return torch.ops.mmtransnext.sliding_av(*t, H, W, ks)
-
-    def ref(*t):
-        return sliding_av_torch(*t, H, W, ks)
-    return ('attn', 'v'), (x['w'], x['v']), ext, ref
+        def ref(*t):
+            return torch_op(*t, H, W, ks)
+        return names, tuple(x[k] for k in keys), ext, ref
+    return make
 
 
 def _fused_with(call):
@@ -74,7 +66,9 @@ def _fused_triton(a, H, W, ks, pool_hw):
     return aggregated_attention_triton(tuple(a), H, W, ks, *pool_hw)
 
 
-KERNELS = {'sliding_qk': _qk, 'sliding_av': _av,
+KERNELS = {'sliding_qk': _window_op('sliding_qk', sliding_qk_torch, ('q', 'k', 'rpb'),
+                                    ('q', 'k', 'rpb')),
+           'sliding_av': _window_op('sliding_av', sliding_av_torch, ('attn', 'v'), ('w', 'v')),
            'aggregated_attention': _fused_with(_fused_ext),
            'aggregated_attention_triton': _fused_with(_fused_triton)}
 
