@@ -26,11 +26,15 @@ TransNeXt-B).
 
 Import only where :func:`.triton_support.unavailable_reason` is None: this imports triton.
 """
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
+from torch.autograd.function import once_differentiable
 
-from .checks import acc_dtype, check_aggregated_attention, check_pos_rows_values
+from .checks import (AGGREGATED_INPUTS, acc_dtype, check_aggregated_attention,
+                     check_pos_rows_values)
 from .triton_support import interpreting
 
 # (queries per program, pooled keys per step of the pooled loop). On a GPU: not tuned (no GPU
@@ -263,7 +267,7 @@ def _launch_args(t, height, width, kernel_size, pool_height, pool_width, which):
     B, heads, N, d = t[0].shape
     if B * heads > 65535:  # the grid's second dimension
         raise ValueError(f'aggregated_attention (Triton): batch x heads = {B * heads} > 65535')
-    R, row_len = t[7].shape[1], t[7].shape[2]
+    R, row_len = t[_TABLE].shape[1:]
     sizes = (N, height, width, d, pool_height * pool_width, pool_height, pool_width, R,
              row_len, heads)
     block_m, block_p = BLOCKS['interpreter' if interpreting() else which]
@@ -275,12 +279,20 @@ def _launch_args(t, height, width, kernel_size, pool_height, pool_width, which):
     return (triton.cdiv(N, block_m), B * heads), sizes, meta
 
 
+_TABLE = AGGREGATED_INPUTS.index('pos_table')
+
+
 def _prepare(op, tensors, geometry):
     check_aggregated_attention(op, tensors, *geometry)
     if tensors[0].dtype == torch.float64:
         raise TypeError(f'{op} (Triton): float64 is not supported (fp32, fp16, bf16)')
-    check_pos_rows_values(op, tensors[-1], tensors[7].shape[1])
+    check_pos_rows_values(op, tensors[-1], tensors[_TABLE].shape[1])
     return [t.detach().contiguous() for t in tensors]
+
+
+def _on_device(tensor):
+    """Launch on the tensors' GPU (Triton launches on the current one)."""
+    return torch.cuda.device(tensor.device) if tensor.is_cuda else contextlib.nullcontext()
 
 
 def forward(tensors, height, width, kernel_size, pool_height, pool_width):
@@ -290,7 +302,8 @@ def forward(tensors, height, width, kernel_size, pool_height, pool_width):
     grid, sizes, meta = _launch_args(t, *geometry, 'forward')
     out = torch.empty_like(t[0])
     lse = torch.empty(t[0].shape[:3], dtype=acc_dtype(t[0].dtype), device=t[0].device)
-    _fwd_kernel[grid](*t, out, lse, *sizes, **meta)
+    with _on_device(out):
+        _fwd_kernel[grid](*t, out, lse, *sizes, **meta)
     return out, lse
 
 
@@ -302,8 +315,9 @@ def backward(grad_out, lse, tensors, height, width, kernel_size, pool_height, po
     grad_q, grad_qs = torch.empty_like(t[0]), torch.empty_like(t[1])
     # summed with atomics: fp32 buffers, zeroed
     summed = [torch.zeros(x.shape, dtype=torch.float32, device=x.device) for x in t[2:10]]
-    _bwd_kernel[grid](*t, grad_out.contiguous(), lse.contiguous(), grad_q, grad_qs, *summed,
-                      *sizes, **meta)
+    with _on_device(grad_q):
+        _bwd_kernel[grid](*t, grad_out.contiguous(), lse.contiguous(), grad_q, grad_qs,
+                          *summed, *sizes, **meta)
     return [grad_q, grad_qs] + [g.to(x.dtype) for g, x in zip(summed, t[2:10])]
 
 
@@ -318,6 +332,7 @@ class _AggregatedAttention(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out):
         lse, *tensors = ctx.saved_tensors
         grads = backward(grad_out, lse, tensors, *ctx.geometry)

@@ -204,6 +204,15 @@ def test_dispatch(monkeypatch):
         fused_impl(a.q, 5, 6, (2, 3))
 
 
+@in_child
+def test_pos_rows_out_of_range():
+    a = attention_inputs(1, 2, 5, 6, 4, 3, (2, 3))
+    rows = a.pos_rows.clone()
+    rows[3] = a.pos_table.shape[1]
+    with pytest.raises(RuntimeError, match=r'pos_rows holds values outside \[0, R\)'):
+        triton_call(a._replace(pos_rows=rows), 5, 6, 3, (2, 3))
+
+
 @pytest.fixture
 def fresh_checks():
     self_check.reset()
@@ -249,6 +258,11 @@ def test_self_check_passes_and_can_be_skipped(monkeypatch, fresh_checks):
     a = attention_inputs(1, 2, 5, 7, 4, 3, (2, 3))
     with warnings.catch_warnings():
         warnings.simplefilter('error')
+        aggregated_attention(a, 5, 7, 3, (2, 3))
+    assert self_check.passed('triton', a.q.device, a.q.dtype) and not self_check.failures()
+    # the check runs with gradients whatever the caller's mode
+    self_check.reset()
+    with torch.inference_mode():
         aggregated_attention(a, 5, 7, 3, (2, 3))
     assert self_check.passed('triton', a.q.device, a.q.dtype) and not self_check.failures()
     # MMTRANSNEXT_SELF_CHECK=0: no check, so the (injected) faulty kernel serves
