@@ -348,6 +348,10 @@ def run_worker(args):
                 u / t for u, t in zip(wall['unfold'], wall[impl]))
         if impl in peak_mem:
             result['peak_mem_mb'] = peak_mem[impl]
+        from mmtransnext.ops import self_check
+        if self_check.failures():  # a failed run-time check: the rows timed a fallback
+            result['self_check_failures'] = [f'{i} {d} {t}' for i, d, t in
+                                             self_check.failures()]
         print('RESULT ' + json.dumps(result), flush=True)
 
 
@@ -617,6 +621,9 @@ def main(argv=None):
                 r['shape'] = f'{stage[3]}x{stage[3]}, {stage[1]}x{stage[2]}'
             results.append(r)
             where = f'{pos_bias}:{img_size}' if stage is None else f'stage {stage[0] + 1}'
+            if r.get('self_check_failures'):
+                print(f'WARNING: the run-time self-check failed for '
+                      f'{r["self_check_failures"]}: those rows timed the fallback', flush=True)
             print(f'{mode:11s} {res:5d} {where:12s} {precision:13s} {r["impl"]:7s} median '
                   f'{r["median_ms"]:9.1f} ms  CPU {r["median_cpu_ms"]:9.1f} ms  peak mem '
                   f'{r["peak_mem_mb"]:8.1f} MB', flush=True)
