@@ -261,6 +261,16 @@ def _bwd_kernel(Q, QS, K, V, KP, VP, RPB, PT, LT, LB, ROWS, GO, LSE,
 
 # -- launch -----------------------------------------------------------------------------------
 
+def _meta(kernel_size, d, dtype, which, interpret):
+    """The constexpr arguments of a kernel (``which``: 'forward' / 'backward')."""
+    block_m, block_p = BLOCKS['interpreter' if interpret else which]
+    # bf16 dots in fp32 under the interpreter: its bf16 tl.dot is wrong (triton 3.7.1; the
+    # products of bf16 values are exact in fp32, so the numbers are those of a bf16 dot)
+    fp32_dots = dtype == torch.float32 or (interpret and dtype == torch.bfloat16)
+    return dict(KS=kernel_size, BLOCK_M=block_m, BLOCK_D=_block(d), BLOCK_P=block_p,
+                FP32=fp32_dots)
+
+
 def _launch_args(t, height, width, kernel_size, pool_height, pool_width, which):
     """(grid, sizes, constexpr kwargs) of a kernel (``which``: 'forward' / 'backward');
     ``t`` the contiguous inputs."""
@@ -270,13 +280,31 @@ def _launch_args(t, height, width, kernel_size, pool_height, pool_width, which):
     R, row_len = t[_TABLE].shape[1:]
     sizes = (N, height, width, d, pool_height * pool_width, pool_height, pool_width, R,
              row_len, heads)
-    block_m, block_p = BLOCKS['interpreter' if interpreting() else which]
-    # bf16 dots in fp32 under the interpreter: its bf16 tl.dot is wrong (triton 3.7.1; the
-    # products of bf16 values are exact in fp32, so the numbers are those of a bf16 dot)
-    fp32_dots = t[0].dtype == torch.float32 or (interpreting() and t[0].dtype == torch.bfloat16)
-    meta = dict(KS=kernel_size, BLOCK_M=block_m, BLOCK_D=_block(d), BLOCK_P=block_p,
-                FP32=fp32_dots)
-    return (triton.cdiv(N, block_m), B * heads), sizes, meta
+    meta = _meta(kernel_size, d, t[0].dtype, which, interpreting())
+    return (triton.cdiv(N, meta['BLOCK_M']), B * heads), sizes, meta
+
+
+_SIZES = ('N', 'H', 'W', 'D', 'P', 'HK', 'WK', 'R', 'ROW_LEN', 'HEADS')
+_FP32_BUFFERS = {'LSE', 'GK', 'GV', 'GKP', 'GVP', 'GRPB', 'GPT', 'GLT', 'GLB'}
+
+
+def compile_for(arch: int, dtype: torch.dtype, kernel_size: int = 3, head_dim: int = 24):
+    """Compile both kernels for an NVIDIA GPU of compute capability ``arch`` (80: A100, 90:
+    H100) to cubin, on any machine (triton's bundled ptxas; no GPU needed): what a GPU would
+    run, short of running it. Returns {'forward': kernel, 'backward': kernel}."""
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    name = {torch.float32: 'fp32', torch.float16: 'fp16', torch.bfloat16: 'bf16'}[dtype]
+    compiled = {}
+    for which, fn in (('forward', _fwd_kernel), ('backward', _bwd_kernel)):
+        meta = _meta(kernel_size, head_dim, dtype, which, interpret=False)
+        signature = {a: 'constexpr' if a in meta else 'i32' if a in _SIZES else
+                     '*i64' if a == 'ROWS' else '*fp32' if a in _FP32_BUFFERS else f'*{name}'
+                     for a in fn.arg_names}
+        constexprs = {(fn.arg_names.index(k),): v for k, v in meta.items()}
+        compiled[which] = triton.compile(ASTSource(fn, signature, constexprs),
+                                         target=GPUTarget('cuda', arch, 32))
+    return compiled
 
 
 _TABLE = AGGREGATED_INPUTS.index('pos_table')
