@@ -64,7 +64,9 @@ def reset():
 
 def _run(impl, device, dtype):
     """None if every check of ``impl`` passes, else what failed (one line)."""
+    from . import ext_loader
     from .parity import check_case
+    ext_loader.load()  # registers the window ops (a no-op once loaded)
     bad = []
     ctx = torch.autocast(device.type, enabled=False) if device.type in ('cpu', 'cuda') \
         else contextlib.nullcontext()
