@@ -185,6 +185,35 @@ def test_bias_modes(monkeypatch, mode, H, W, img_size, identity):
 
 
 @in_child
+def test_backbone_matches_torch_path(monkeypatch, fresh_checks):
+    """A small TransNeXt (every windowed stage, interpolate from img_size 96 at 64: y
+    resize) with MMTRANSNEXT_FUSED=triton: outputs and every parameter gradient as the torch
+    path's."""
+    from mmtransnext.models import TransNeXt
+    arch = dict(embed_dims=[16, 32, 64, 128], num_heads=[1, 2, 2, 4], depths=[1, 1, 1, 1],
+                mlp_ratios=[2, 2, 2, 2], sr_ratios=[8, 4, 2, 1])
+    torch.manual_seed(0)
+    model = TransNeXt(arch=arch, img_size=96, pos_bias='interpolate')
+    x = torch.randn(2, 3, 64, 64)
+    params = list(model.parameters())
+
+    def run():
+        outs = model(x)
+        return outs, torch.autograd.grad(sum(o.square().mean() for o in outs), params)
+
+    from mmtransnext.ops import aggregated_attention_triton as kernels
+    calls, forward = [], kernels.forward
+    monkeypatch.setattr(kernels, 'forward', lambda *a: calls.append(1) or forward(*a))
+    monkeypatch.setenv('MMTRANSNEXT_FUSED', 'triton')
+    outs, grads = run()
+    assert len(calls) == 1 + 3  # the self-check, then the three windowed stages
+    with self_check.torch_reference():
+        ref_outs, ref_grads = run()
+    for got, want in zip(outs + grads, ref_outs + ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+@in_child
 def test_offsets_are_int64():
     """The kernels' offset helpers at the largest input users run: batch 8, 2048 x 2048,
     TransNeXt-B (stage 1: 512 x 512 tokens, 4 heads, head_dim 32, pooled 64 x 64; with a y
