@@ -68,6 +68,22 @@ def test_version_gate(monkeypatch):
 
 
 @in_parent
+def test_asked_for_but_not_offered(monkeypatch):
+    """MMTRANSNEXT_FUSED=triton where triton is too old: one warning with the reason, and
+    the next implementation down serves."""
+    monkeypatch.setenv('MMTRANSNEXT_FUSED', 'triton')
+    monkeypatch.setattr(triton_support, 'serves', lambda t: True)  # as for a CUDA tensor
+    monkeypatch.setattr(triton_support, 'unavailable_reason', lambda: 'triton 2.0 is too old')
+    monkeypatch.setattr(triton_support, '_warned', [False])
+    a = attention_inputs(1, 2, 5, 6, 4, 3, (2, 3))
+    with pytest.warns(UserWarning, match='MMTRANSNEXT_FUSED=triton, but triton 2.0 is too old'):
+        assert fused_impl(a.q, 5, 6, (2, 3)) != 'triton'
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert fused_impl(a.q, 5, 6, (2, 3)) != 'triton'
+
+
+@in_parent
 @pytest.mark.parametrize('arch,dtype', [(80, torch.float32), (80, torch.float16),
                                         (80, torch.bfloat16), (90, torch.float32)], ids=str)
 def test_kernels_compile_for_gpus(arch, dtype):
