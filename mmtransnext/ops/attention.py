@@ -31,9 +31,9 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 import torch.nn as nn
 
+from . import self_check, triton_support
 from .bias_rows import expand_bias, identity_rows
 from .checks import AGGREGATED_INPUTS, N_FLOAT_INPUTS
-from . import self_check, triton_support
 from .export_guard import tracing
 from .sliding_window import _autocast, _use_ext, sliding_window_av, sliding_window_qk
 

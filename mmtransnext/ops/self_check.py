@@ -29,6 +29,10 @@ CHECKS = {'triton': ('aggregated_attention_triton',),
           'ext': ('sliding_qk', 'sliding_av')}
 SHAPE = (2, 2, 7, 9, 16, 3)
 CHECKED_DEVICES = {'triton': ('cpu', 'cuda'), 'ext': ('cuda',)}
+NAMES = {'triton': 'the Triton kernels of the fused aggregated attention (MMTRANSNEXT_FUSED='
+                   'triton)',
+         'ext': 'the compiled window kernels of mmtransnext._ext'}
+FALLBACK = {'triton': 'the window kernels (or the torch path)', 'ext': 'the torch path'}
 
 _results = {}       # (impl, device, dtype) -> bool; None while the check runs
 _reference = [0]    # depth of torch_reference()
@@ -93,11 +97,9 @@ def passed(impl: str, device: torch.device, dtype: torch.dtype) -> bool:
         problem = f'{type(e).__name__}: {e}'
     _results[key] = problem is None
     if problem is not None:
-        below = {'triton': 'the window kernels (or the torch path)', 'ext': 'the torch path'}
         warnings.warn(
-            f'mmtransnext self-check: the {impl} implementation of aggregated attention does '
-            f'not match the torch path on {device} {dtype} ({problem}); this '
-            f'process uses {below[impl]} there instead. Run `python {TOOL} --device '
-            f'{device.type}` for the full report; {ENV}=0 skips this check.',
-            stacklevel=3)
+            f'mmtransnext self-check: {NAMES[impl]} do not match the torch path on {device} '
+            f'{dtype} ({problem}); this process uses {FALLBACK[impl]} there instead. Run '
+            f'`python {TOOL} --device {device.type}` for the full report; {ENV}=0 skips this '
+            'check.', stacklevel=3)
     return _results[key]

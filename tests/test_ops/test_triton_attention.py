@@ -300,7 +300,8 @@ def test_self_check_falls_back(monkeypatch, fresh_checks, fault):
     monkeypatch.setattr(kernels, 'forward', faulty)
     monkeypatch.setenv('MMTRANSNEXT_FUSED', 'triton')
     a = attention_inputs(2, 2, 5, 7, 4, 3, (2, 3))
-    with pytest.warns(UserWarning, match=r'self-check.*triton.*check_ops\.py') as record:
+    with pytest.warns(UserWarning,
+                      match=r'self-check: the Triton kernels.*check_ops\.py') as record:
         out = aggregated_attention(a, 5, 7, 3, (2, 3))
     message = str(record[0].message)
     assert ('forward' in message) if fault == 'wrong' else ('injected kernel failure' in message)
@@ -353,8 +354,8 @@ def test_window_kernel_self_check_falls_back(monkeypatch, fresh_checks):
     monkeypatch.setattr(torch.ops.mmtransnext, 'sliding_qk', lambda *t: good(*t) + 0.5)
     q, k = torch.randn(2, 1, 2, 20, 8).unbind(0)
     rpb = torch.randn(2, 9)
-    with pytest.warns(UserWarning, match=r'self-check: the ext .*sliding_qk forward.*'
-                                         r'check_ops\.py'):
+    with pytest.warns(UserWarning, match=r'self-check: the compiled window kernels.*'
+                                         r'sliding_qk forward.*check_ops\.py'):
         out = sliding_window_qk(q, k, rpb, 4, 5, 3)
     assert self_check.failures() == [('ext', 'cpu', torch.float32)]
     assert torch.equal(out, sliding_qk_torch(q, k, rpb, 4, 5, 3))
