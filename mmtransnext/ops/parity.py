@@ -9,11 +9,12 @@ call); the torch call runs on fp32 copies of the same (rounded) inputs, under
 import torch
 
 from .attention import AttentionInputs, aggregated_attention_torch
+from .checks import acc_dtype
 from .sliding_window_torch import sliding_av_torch, sliding_qk_torch
 from .testing import attention_inputs, window_inputs
 
 # per-element tolerance (abs and rel) per dtype; gradients that sum over tokens get 10x
-TOLS = {torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 3e-2}
+TOLS = {torch.float64: 1e-9, torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 3e-2}
 SUMMED = {'rpb', 'pos_table', 'key_pool', 'value_pool', 'learnable_tokens', 'learnable_bias'}
 # kernels whose backward adds with atomics: not bitwise deterministic on a GPU
 NOT_DETERMINISTIC = {'aggregated_attention_triton'}
@@ -76,7 +77,7 @@ KERNELS = {'sliding_qk': _window_op('sliding_qk', sliding_qk_torch, ('q', 'k', '
 def error_ratio(got, want, tol):
     """Largest |got - want| / (tol * (1 + |want|)) over finite entries; inf if the non-finite
     pattern differs. <= 1 passes."""
-    got, want = got.detach().float().cpu(), want.detach().float().cpu()
+    got, want = got.detach().double().cpu(), want.detach().double().cpu()
     if not torch.equal(torch.isfinite(got), torch.isfinite(want)) or \
             not torch.equal(got[~torch.isfinite(got)], want[~torch.isfinite(want)]):
         return float('inf')
@@ -93,14 +94,14 @@ def check_case(kernel, shape, dtype, device, deterministic=True):
     from .self_check import torch_reference
     names, args, ext, ref = KERNELS[kernel](shape, dtype, device)
     tol = TOLS[dtype]
-    ref_args = tuple(t.detach().float().requires_grad_() for t in args)
+    ref_args = tuple(t.detach().to(acc_dtype(t.dtype)).requires_grad_() for t in args)
     out = ext(*args)
     with torch_reference():
         want = ref(*ref_args)
     results = [('forward', error_ratio(out, want, tol))]
     grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(1)).to(out)
     got = torch.autograd.grad(out, args, grad)
-    exp = torch.autograd.grad(want, ref_args, grad.float())
+    exp = torch.autograd.grad(want, ref_args, grad.to(want.dtype))
     for name, g, e in zip(names, got, exp):
         results.append((f'grad {name}', error_ratio(g, e, tol * (10 if name in SUMMED else 1))))
     if deterministic and kernel not in NOT_DETERMINISTIC:
