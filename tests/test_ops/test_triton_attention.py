@@ -24,7 +24,7 @@ from mmtransnext.ops import attention as agg_module
 from mmtransnext.ops import self_check, triton_support
 from mmtransnext.ops.attention import (AttentionInputs, aggregated_attention,
                                        aggregated_attention_torch, fused_impl)
-from mmtransnext.ops.parity import TOLS, check_case
+from mmtransnext.ops.parity import check_case
 from mmtransnext.ops.testing import attention_inputs
 from ops_testing import requires_ext
 
@@ -136,7 +136,7 @@ SHAPES = [(2, 3, 7, 11, 24, 3), (1, 2, 9, 5, 24, 5), (2, 2, 2, 3, 8, 5)]
 
 
 @in_child
-@pytest.mark.parametrize('dtype', list(TOLS), ids=str)
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize('shape', SHAPES, ids=str)
 def test_parity(shape, dtype):
     results = check_case(TRITON, shape, dtype, 'cpu')
