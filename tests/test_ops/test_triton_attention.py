@@ -9,7 +9,9 @@ gradients summed over tokens); the three position-bias modes as the model builds
 blocks (queries not a multiple of the block, several pooled steps), the pooled grid of every
 stage, batch and heads > 1; the int64 offsets at the largest input; the dispatch and the
 run-time self-check (an injected faulty kernel falls back with a warning).
-Without triton >= 3.0 (e.g. torch 2.0's triton 2.0) everything skips, naming the version.
+Without triton >= 3.0 (e.g. torch 2.0's triton 2.0) the kernel tests skip, naming the version;
+the version gate, the fallback where triton is too old and the window kernels' self-check
+run everywhere.
 """
 import os
 import subprocess
@@ -20,7 +22,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmtransnext.ops import attention as agg_module
 from mmtransnext.ops import self_check, triton_support
 from mmtransnext.ops.attention import (AttentionInputs, aggregated_attention,
                                        aggregated_attention_torch, fused_impl)
@@ -29,19 +30,18 @@ from mmtransnext.ops.testing import attention_inputs
 from ops_testing import requires_ext
 
 REASON = triton_support.unavailable_reason()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f'{REASON}')
+requires_triton = pytest.mark.skipif(REASON is not None, reason=f'{REASON}')
 INTERPRETING = triton_support.interpreting()
 in_child = pytest.mark.skipif(
     not INTERPRETING, reason='runs in the TRITON_INTERPRET=1 child process '
                              '(test_interpreter_run)')
+in_parent = pytest.mark.skipif(INTERPRETING, reason='runs in the parent process')
 ROOT = Path(__file__).resolve().parents[2]
 TRITON = 'aggregated_attention_triton'
 
 
-in_parent = pytest.mark.skipif(INTERPRETING, reason='runs in the parent process')
-
-
 @in_parent
+@requires_triton
 def test_interpreter_run():
     """Every in_child test, in a pytest process with TRITON_INTERPRET=1."""
     env = dict(os.environ, TRITON_INTERPRET='1', MMTRANSNEXT_FUSED='1')
@@ -84,6 +84,7 @@ def test_asked_for_but_not_offered(monkeypatch):
 
 
 @in_parent
+@requires_triton
 @pytest.mark.parametrize('arch,dtype', [(80, torch.float32), (80, torch.float16),
                                         (80, torch.bfloat16), (90, torch.float32)], ids=str)
 def test_kernels_compile_for_gpus(arch, dtype):
