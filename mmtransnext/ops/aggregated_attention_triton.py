@@ -38,9 +38,11 @@ from .checks import (AGGREGATED_INPUTS, acc_dtype, check_aggregated_attention,
                      check_pos_rows_values)
 from .triton_support import interpreting
 
-# (queries per program, pooled keys per step of the pooled loop). On a GPU: not tuned (no GPU
-# has run them yet). The interpreter's cost is per program, not per element: larger blocks.
-BLOCKS = {'forward': (64, 64), 'backward': (32, 32), 'interpreter': (128, 64)}
+# (queries per program, pooled keys per step of the pooled loop, warps). On a GPU: not timed
+# (no GPU has run them yet); chosen so that ptxas allocates them without register spills at
+# head_dim <= 32 on sm_80 / sm_90 (tests/test_ops/test_triton_attention.py checks it). The
+# interpreter's cost is per program, not per element: larger blocks there.
+BLOCKS = {'forward': (32, 32, 4), 'backward': (32, 16, 8), 'interpreter': (128, 64, 4)}
 
 
 def _block(n: int) -> int:
@@ -263,26 +265,26 @@ def _bwd_kernel(Q, QS, K, V, KP, VP, RPB, PT, LT, LB, ROWS, GO, LSE,
 # -- launch -----------------------------------------------------------------------------------
 
 def _meta(kernel_size, d, dtype, which, interpret):
-    """The constexpr arguments of a kernel (``which``: 'forward' / 'backward')."""
-    block_m, block_p = BLOCKS['interpreter' if interpret else which]
+    """(constexpr arguments, warps) of a kernel (``which``: 'forward' / 'backward')."""
+    block_m, block_p, warps = BLOCKS['interpreter' if interpret else which]
     # bf16 dots in fp32 under the interpreter: its bf16 tl.dot is wrong (triton 3.7.1; the
     # products of bf16 values are exact in fp32, so the numbers are those of a bf16 dot)
     fp32_dots = dtype == torch.float32 or (interpret and dtype == torch.bfloat16)
     return dict(KS=kernel_size, BLOCK_M=block_m, BLOCK_D=_block(d), BLOCK_P=block_p,
-                FP32=fp32_dots)
+                FP32=fp32_dots), warps
 
 
 def _launch_args(t, height, width, kernel_size, pool_height, pool_width, which):
-    """(grid, sizes, constexpr kwargs) of a kernel (``which``: 'forward' / 'backward');
-    ``t`` the contiguous inputs."""
+    """(grid, sizes, launch kwargs) of a kernel (``which``: 'forward' / 'backward'); ``t`` the
+    contiguous inputs."""
     B, heads, N, d = t[0].shape
     if B * heads > 65535:  # the grid's second dimension
         raise ValueError(f'aggregated_attention (Triton): batch x heads = {B * heads} > 65535')
     R, row_len = t[_TABLE].shape[1:]
     sizes = (N, height, width, d, pool_height * pool_width, pool_height, pool_width, R,
              row_len, heads)
-    meta = _meta(kernel_size, d, t[0].dtype, which, interpreting())
-    return (triton.cdiv(N, meta['BLOCK_M']), B * heads), sizes, meta
+    meta, warps = _meta(kernel_size, d, t[0].dtype, which, interpreting())
+    return (triton.cdiv(N, meta['BLOCK_M']), B * heads), sizes, dict(meta, num_warps=warps)
 
 
 _SIZES = ('N', 'H', 'W', 'D', 'P', 'HK', 'WK', 'R', 'ROW_LEN', 'HEADS')
@@ -298,13 +300,14 @@ def compile_for(arch: int, dtype: torch.dtype, kernel_size: int = 3, head_dim: i
     name = {torch.float32: 'fp32', torch.float16: 'fp16', torch.bfloat16: 'bf16'}[dtype]
     compiled = {}
     for which, fn in (('forward', _fwd_kernel), ('backward', _bwd_kernel)):
-        meta = _meta(kernel_size, head_dim, dtype, which, interpret=False)
+        meta, warps = _meta(kernel_size, head_dim, dtype, which, interpret=False)
         signature = {a: 'constexpr' if a in meta else 'i32' if a in _SIZES else
                      '*i64' if a == 'ROWS' else '*fp32' if a in _FP32_BUFFERS else f'*{name}'
                      for a in fn.arg_names}
         constexprs = {(fn.arg_names.index(k),): v for k, v in meta.items()}
         compiled[which] = triton.compile(ASTSource(fn, signature, constexprs),
-                                         target=GPUTarget('cuda', arch, 32))
+                                         target=GPUTarget('cuda', arch, 32),
+                                         options=dict(num_warps=warps))
     return compiled
 
 

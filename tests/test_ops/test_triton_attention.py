@@ -14,8 +14,10 @@ the version gate, the fallback where triton is too old and the window kernels' s
 run everywhere.
 """
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -83,14 +85,33 @@ def test_asked_for_but_not_offered(monkeypatch):
         assert fused_impl(a.q, 5, 6, (2, 3)) != 'triton'
 
 
+def _spill_bytes(kernel, arch):
+    """Bytes of register spill stores ptxas reports for a compiled kernel, or None where
+    triton's ptxas cannot be found (its internal API changes between versions)."""
+    try:
+        from triton.backends.nvidia.compiler import get_ptxas
+        ptxas = get_ptxas(arch).path
+    except Exception:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        ptx = Path(tmp) / 'kernel.ptx'
+        ptx.write_text(kernel.asm['ptx'])
+        gpu = f'sm_{arch}a' if arch >= 90 else f'sm_{arch}'
+        out = subprocess.run([ptxas, '-v', f'--gpu-name={gpu}', str(ptx), '-o',
+                              str(Path(tmp) / 'kernel.cubin')], capture_output=True, text=True)
+    found = re.search(r'(\d+) bytes spill stores', out.stdout + out.stderr)
+    return int(found.group(1)) if found else None
+
+
 @in_parent
 @requires_triton
-@pytest.mark.parametrize('arch,dtype', [(80, torch.float32), (80, torch.float16),
-                                        (80, torch.bfloat16), (90, torch.float32)], ids=str)
+@pytest.mark.parametrize('arch,dtype', [(80, torch.float32), (80, torch.bfloat16),
+                                        (90, torch.float32), (90, torch.float16)], ids=str)
 def test_kernels_compile_for_gpus(arch, dtype):
     """Both kernels compile to cubin for A100 (sm_80) and H100 (sm_90) with triton's own
-    compiler and ptxas (no GPU: compiled, not run). The interpreter does not check what only
-    the compiler does (types, layouts, shared memory)."""
+    compiler and ptxas (no GPU: compiled, not run), without register spills at TransNeXt's
+    head_dim. The interpreter does not check what only the compiler does (types, layouts,
+    shared memory, registers)."""
     from mmtransnext.ops.aggregated_attention_triton import compile_for
     try:
         kernels = compile_for(arch, dtype)
@@ -98,8 +119,9 @@ def test_kernels_compile_for_gpus(arch, dtype):
         if 'ptxas' in str(e) or 'backend' in str(e).lower():
             pytest.skip(f'triton cannot compile for CUDA here: {e}')
         raise
-    for kernel in kernels.values():
+    for which, kernel in kernels.items():
         assert kernel.asm.get('cubin') and kernel.metadata.shared <= 96 * 1024
+        assert _spill_bytes(kernel, arch) in (0, None), which
 
 
 # -- in the interpreter -------------------------------------------------------------------------
@@ -108,7 +130,7 @@ def test_kernels_compile_for_gpus(arch, dtype):
 def small_blocks(monkeypatch):
     """16 queries and 16 pooled keys per step: partial blocks and several pooled steps."""
     from mmtransnext.ops import aggregated_attention_triton as kernels
-    monkeypatch.setitem(kernels.BLOCKS, 'interpreter', (16, 16))
+    monkeypatch.setitem(kernels.BLOCKS, 'interpreter', (16, 16, 4))
 
 
 def triton_call(a, H, W, ks, pool_hw):
