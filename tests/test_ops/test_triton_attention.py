@@ -176,6 +176,16 @@ def test_small_blocks(small_blocks):
     assert_matches_torch(attention_inputs(2, 2, H, W, 8, ks, pool_hw), H, W, ks, pool_hw)
 
 
+@in_child
+def test_gpu_block_sizes(monkeypatch):
+    """The blocks and warps a GPU launches with (BLOCKS['forward'] / ['backward']), here in
+    the interpreter: 77 queries, 24 pooled keys (two backward steps of 16)."""
+    from mmtransnext.ops import aggregated_attention_triton as kernels
+    monkeypatch.setattr(kernels, 'interpreting', lambda: False)
+    H, W, ks, pool_hw = 7, 11, 3, (4, 6)
+    assert_matches_torch(attention_inputs(2, 2, H, W, 24, ks, pool_hw), H, W, ks, pool_hw)
+
+
 # the pooled grid of every stage of TransNeXt-T (sr 8, 4, 2) at 224: 7 x 7 from 56, 28, 14
 # tokens per side (heads cut to 1 at stage 1 for time), and at 512 (16 x 16, from 32 tokens
 # at sr 2 here)
