@@ -19,7 +19,9 @@ buffers: on a GPU the backward is not bitwise deterministic (the CPU op is).
 
 Accumulation is fp32 for every dtype; fp32 dots run with ``input_precision='ieee'`` (no TF32),
 fp16 / bf16 dots take 16-bit operands and accumulate in fp32 (bf16 ones run in fp32 under the
-interpreter, whose bf16 ``tl.dot`` is wrong: the GPU's bf16 dot is not what it verifies).
+interpreter, whose bf16 ``tl.dot`` is wrong: the GPU's bf16 dot is not what it verifies; its
+fp32 -> bf16 conversion truncates where a GPU rounds to nearest, so bf16 results stored by the
+kernels carry up to one ulp there, twice the GPU's rounding error).
 Offsets that can pass 2^31 at the largest inputs (batch x head bases, bias-table rows) are
 int64 (:func:`_bh_base`, :func:`_table_offset`; tests/test_ops/test_triton_attention.py runs
 them at batch 8, 2048 x 2048, TransNeXt-B). :func:`compile_for` compiles both kernels for a
