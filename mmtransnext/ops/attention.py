@@ -1,21 +1,25 @@
-"""The ONE dispatch point of aggregated attention's core: fused compiled op or torch path.
+"""The ONE dispatch point of aggregated attention's core: fused kernels or torch path.
 
 From the projected tensors (:class:`AttentionInputs`) to the attention output before the
-output projection. ``aggregated_attention`` runs the fused CPU op of ``mmtransnext._ext``
-(window and pooled logits, one softmax, both weighted sums and the learnable term in one
-pass; backward recomputes the probabilities from the stored log-sum-exp) when
+output projection. ``aggregated_attention`` runs a fused implementation (window and pooled
+logits, one softmax, both weighted sums and the learnable term in one pass; backward
+recomputes the probabilities from the stored log-sum-exp; no [B, heads, N, P] tensor kept):
 
-  * the extension is used for these tensors (``MMTRANSNEXT_OPS`` auto / ext, see
-    :mod:`.sliding_window`) and they are CPU tensors: there is no fused CUDA kernel, CUDA
-    keeps the window kernels plus torch matmul / softmax;
-  * ``MMTRANSNEXT_FUSED`` is not ``0`` (switch the fused op off, keep the window kernels);
-  * no attention dropout is active (training with attn_drop > 0 takes the torch path);
-  * nothing traces the call (torch.compile / export, FX, TorchScript, ONNX: see
-    :func:`.export_guard.tracing`): traced graphs get the torch path;
-  * the pooled grid is not larger than the token map (the fused op rejects that; the torch
+  * ``'triton'``, the Triton kernels (:mod:`.aggregated_attention_triton`), when
+    ``MMTRANSNEXT_FUSED=triton`` (opt-in: verified in Triton's interpreter only), triton >=
+    3.0 is installed (:mod:`.triton_support`), the tensors are CUDA tensors (or CPU tensors
+    under ``TRITON_INTERPRET=1``: the tests) in fp32 / fp16 / bf16, and its run-time
+    self-check passed for that device and dtype (:mod:`.self_check`);
+  * else ``'ext'``, the fused CPU op of ``mmtransnext._ext``, when the extension is used for
+    these tensors (``MMTRANSNEXT_OPS`` auto / ext, see :mod:`.sliding_window`) and they are
+    CPU tensors; CUDA tensors keep the window kernels plus torch matmul / softmax;
+  * neither when ``MMTRANSNEXT_FUSED=0`` (keep the window kernels), attention dropout is
+    active (training with attn_drop > 0), something traces the call (torch.compile / export,
+    FX, TorchScript, ONNX: see :func:`.export_guard.tracing`), a self-check's reference runs,
+    or the pooled grid is larger than the token map (the fused kernels reject that; the torch
     path pools up as the reference does).
 
-Otherwise :func:`aggregated_attention_torch`, the reference, runs. Both compute the same
+Otherwise :func:`aggregated_attention_torch`, the reference, runs. All compute the same
 numbers. The last stage's CosineMHSA is not fused: it is one matmul, a bias add and a softmax
 on the 1/32 grid (1.6 % of a TransNeXt-T forward at 512 x 512 on CPU, 46 of 2940 ms, 1 thread). Non-finite inputs are not checked: as in the torch path, a NaN or inf reaching a
 query's logits makes that query's output NaN (softmax of inf - inf), other queries are
@@ -27,10 +31,13 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 import torch.nn as nn
 
+from . import self_check, triton_support
 from .bias_rows import expand_bias, identity_rows
 from .checks import AGGREGATED_INPUTS, N_FLOAT_INPUTS
 from .export_guard import tracing
 from .sliding_window import _autocast, _use_ext, sliding_window_av, sliding_window_qk
+
+FUSED_CHOICES = ('1', '0', 'triton')
 
 
 class AttentionInputs(NamedTuple):
@@ -81,22 +88,50 @@ def aggregated_attention_torch(a: AttentionInputs, height: int, width: int, kern
         + attn_pool @ a.value_pool
 
 
+def requested_fused() -> str:
+    """``MMTRANSNEXT_FUSED``: '1' (default: the fused CPU op), '0' (off), 'triton' (the Triton
+    kernels where they serve, else as '1')."""
+    value = os.environ.get('MMTRANSNEXT_FUSED', '1').lower()
+    if value not in FUSED_CHOICES:
+        raise ValueError(f'MMTRANSNEXT_FUSED must be one of {FUSED_CHOICES}, got {value!r}')
+    return value
+
+
+def _compute_dtype(tensor):
+    """The dtype the kernels run in: the autocast dtype where autocast is on (as
+    :func:`.sliding_window._autocast` casts)."""
+    return _autocast(tensor)[0].dtype
+
+
+def fused_impl(tensor, height: int, width: int, pool_hw: Tuple[int, int],
+               dropout_active: bool = False) -> Optional[str]:
+    """'triton', 'ext' or None (the torch path) for these inputs (see the module doc)."""
+    if dropout_active or tracing() or self_check.reference_active():
+        return None
+    fused = requested_fused()
+    if fused == '0' or pool_hw[0] > height or pool_hw[1] > width:
+        return None
+    if fused == 'triton' and triton_support.usable(tensor) and self_check.passed(
+            'triton', tensor.device, _compute_dtype(tensor)):
+        return 'triton'
+    if tensor.device.type in ('cpu', 'meta') and _use_ext(tensor):
+        return 'ext'
+    return None
+
+
 def use_fused(tensor, height: int, width: int, pool_hw: Tuple[int, int],
               dropout_active: bool = False) -> bool:
-    """Whether :func:`aggregated_attention` takes the fused op (see the module doc)."""
-    if dropout_active or os.environ.get('MMTRANSNEXT_FUSED', '1') == '0' or tracing():
-        return False
-    if tensor.device.type not in ('cpu', 'meta') or pool_hw[0] > height or pool_hw[1] > width:
-        return False
-    return _use_ext(tensor)
+    """Whether :func:`aggregated_attention` takes a fused implementation."""
+    return fused_impl(tensor, height, width, pool_hw, dropout_active) is not None
 
 
 def aggregated_attention(a: AttentionInputs, height: int, width: int, kernel_size: int,
                          pool_hw: Tuple[int, int], attn_drop: Optional[nn.Module] = None):
-    """Attention output [B, heads, N, d]: the fused op where :func:`use_fused` allows,
-    else the torch path (``attn_drop`` applied to both softmax parts there)."""
+    """Attention output [B, heads, N, d]: a fused implementation where :func:`fused_impl`
+    picks one, else the torch path (``attn_drop`` applied to both softmax parts there)."""
     dropout_active = attn_drop is not None and attn_drop.training and attn_drop.p > 0
-    if not use_fused(a.q, height, width, pool_hw, dropout_active):
+    impl = fused_impl(a.q, height, width, pool_hw, dropout_active)
+    if impl is None:
         return aggregated_attention_torch(a, height, width, kernel_size, attn_drop)
     if a.pos_rows is None:
         a = a._replace(pos_rows=identity_rows(a.pos_table))
@@ -104,5 +139,8 @@ def aggregated_attention(a: AttentionInputs, height: int, width: int, kernel_siz
     # parameters and position bias in the activations' dtype, as the torch path casts them
     a = a._replace(**{n: getattr(a, n).to(a.q.dtype) for n in
                       ('rpb', 'pos_table', 'learnable_tokens', 'learnable_bias')})
+    if impl == 'triton':
+        from .aggregated_attention_triton import aggregated_attention_triton
+        return aggregated_attention_triton(tuple(a), height, width, kernel_size, *pool_hw)
     return torch.ops.mmtransnext.aggregated_attention(*a, height, width, kernel_size,
                                                       *pool_hw)[0]

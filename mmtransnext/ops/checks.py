@@ -152,3 +152,15 @@ def check_aggregated_attention(op, tensors, height, width, kernel_size, pool_hei
                   pos_rows=(height * pool_height,))
     for name, t in zip(AGGREGATED_INPUTS[1:], tensors[1:]):
         check_shape(op, name, t, shapes[name])
+
+
+def check_pos_rows_values(op, rows, n_rows):
+    """The values of ``pos_rows`` index the rows of pos_table: all in [0, R). Read on the CPU
+    only, as the C++ op does (csrc/aggregated_attention.cpp): on a GPU the check would wait
+    for the device at every call; the model builds the rows itself."""
+    if rows.device.type != 'cpu' or rows.numel() == 0:
+        return
+    lo, hi = int(rows.min()), int(rows.max())
+    if lo < 0 or hi >= n_rows:
+        raise RuntimeError(f'{op}: pos_rows holds values outside [0, R) = [0, {n_rows}) (min '
+                           f'{lo}, max {hi}): they index the rows of pos_table')

@@ -4,7 +4,10 @@
   * the compiled extension (``mmtransnext._ext``, CUDA kernels for CUDA tensors, C++ for CPU),
   * else pure PyTorch (``sliding_window_torch``), after a one-time warning naming the fix.
 ``MMTRANSNEXT_OPS=torch`` forces PyTorch; ``MMTRANSNEXT_OPS=ext`` forces the extension and
-makes a missing one an error. All implementations compute the same numbers.
+makes a missing one an error. All implementations compute the same numbers. In auto mode the
+CUDA kernels serve a (device, dtype) only once their run-time self-check passed there
+(:mod:`.self_check`: else a warning and the PyTorch path for the process); a forced ``ext``
+is not checked.
 During an ONNX export (:func:`.export_guard.tracing_for_export`) the PyTorch path is taken
 whatever the setting: the exported graph then holds standard ONNX operators only.
 
@@ -20,6 +23,7 @@ import torch
 from mmtransnext.compat import autocast_dtype
 
 from .checks import check_av, check_qk, check_rpb
+from . import self_check
 from .export_guard import tracing_for_export
 from .sliding_window_torch import sliding_av_torch, sliding_qk_torch
 
@@ -52,7 +56,7 @@ def _ext_supports(ops, tensor) -> bool:
 
 def _use_ext(tensor) -> bool:
     global _warned
-    if tracing_for_export():
+    if tracing_for_export() or self_check.reference_active():
         return False
     impl = requested_impl()
     if impl == 'torch':
@@ -68,7 +72,7 @@ def _use_ext(tensor) -> bool:
                                f'{tensor.device.type} tensors: {BUILD_HINT}.')
         return True
     if _ext_supports(ops, tensor):
-        return True
+        return self_check.passed('ext', tensor.device, tensor.dtype)
     if not _warned:
         _warned = True
         why = ext_loader.load_error() or f'built without {tensor.device.type} kernels'

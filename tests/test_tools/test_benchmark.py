@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
@@ -35,6 +36,13 @@ def test_authors_table_sets_ours_against_their_figures():
     assert '(img_size 512), fused | 26.00 | 6.50 | 0.25x |' in _authors_table([other, row, fused])[2]
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the no-GPU message')
+def test_cuda_without_gpu_says_so_and_exits_0(capsys):
+    from benchmark import main
+    assert not main(['--device', 'cuda'])
+    assert 'no CUDA device on this machine' in capsys.readouterr().out
+
+
 def test_tiny_run_writes_the_tables(tmp_path):
     out = tmp_path / 'bench'
     res = subprocess.run(
@@ -51,3 +59,22 @@ def test_tiny_run_writes_the_tables(tmp_path):
     assert row['memory_mb'] == pytest.approx(row['model_mb'] + row['peak_mem_mb'])
     md = out.with_suffix('.md').read_text()
     assert '| forward | 64x64 | interpolate (96) | torch |' in md and 'x floor' in md
+
+
+def test_cuda_rows_render_per_precision():
+    """The GPU table (no GPU here: rows as a CUDA worker reports them): one row per
+    implementation and precision, peak allocated memory, no CPU-only columns filled."""
+    from benchmark import markdown
+    rows = [dict(mode='train', res=512, pos_bias='interpolate', img_size=512, stage=None,
+                 impl=impl, precision=precision, median_ms=10.0, median_cpu_ms=10.0,
+                 peak_mem_mb=100.0, loadavg_1min=[0, 0], batch=2)
+            for precision in ('fp32', 'fp16-autocast') for impl in ('torch', 'ext', 'triton')]
+    info = dict(cpu='x', logical_cpus=16, threads=1, torch='2', python='3', platform='p',
+                gpu='H100', cuda='12', loadavg_1min_range=[0, 0])
+    args = argparse.Namespace(arch='tiny', device='cuda', batch=1, repeats=5, warmup=1,
+                              threads=1, matmul_n=2048)
+    md = markdown(rows, info, args)
+    assert 'peak allocated MB' in md
+    for impl in ('torch', 'ext', 'triton'):
+        assert f'| train | 512x512 | interpolate (512) | {impl} | 10.0 |' in md
+        assert f'| train (fp16-autocast) | 512x512 | interpolate (512) | {impl} | 10.0 |' in md

@@ -1,4 +1,5 @@
-"""tools/analysis_tools/check_ops.py: the CPU self-check passes, a wrong kernel fails it."""
+"""tools/analysis_tools/check_ops.py: the CPU self-check passes (the Triton kernels in the
+interpreter included), a wrong kernel fails it, a kernel not offered is listed with why."""
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
 
 import check_ops  # noqa: E402
-from mmtransnext.ops import ext_loader  # noqa: E402
+from mmtransnext.ops import ext_loader, triton_support  # noqa: E402
 
 requires_ext = pytest.mark.skipif(ext_loader.load() is None,
                                   reason=f'mmtransnext._ext not built ({ext_loader.load_error()})')
@@ -21,10 +22,22 @@ def test_cpu_self_check_passes(tmp_path):
     assert check_ops.main(['--device', 'cpu', '--quick', '--repeat', '1', '--out', str(out)]) == 0
     report = out.read_text()
     for kernel in check_ops.KERNELS:
+        if kernel == check_ops.TRITON and triton_support.unavailable_reason():
+            assert f'| {kernel} | - | - | not offered here: ' in report
+            continue
         for dtype in ('fp32', 'fp16', 'bf16'):
             assert f'| {kernel} | {dtype} |' in report
-        assert report.count(f'| {kernel} |') == 3 * 2 + 1  # checks + the timing row
+        timing = kernel != check_ops.TRITON  # the interpreter is not timed
+        assert report.count(f'| {kernel} |') == 3 * 2 + timing  # checks + the timing row
     assert 'MISMATCH' not in report and 'All checks passed.' in report
+
+
+def test_kernel_not_offered_names_the_reason(monkeypatch):
+    monkeypatch.setattr(triton_support, 'unavailable_reason',
+                        lambda: 'triton 2.0 is too old (the Triton kernels need triton >= 3.0)')
+    kernels, missing = check_ops.offered('cpu')
+    assert check_ops.TRITON not in kernels
+    assert 'triton >= 3.0' in missing[check_ops.TRITON]
 
 
 @requires_ext

@@ -1,9 +1,11 @@
 """Benchmark the TransNeXt backbone per sliding-window implementation.
 
 Implementations:
-  fused   the default: the fused aggregated-attention op and the compiled window ops
+  fused   the default on CPU: the fused aggregated-attention op and the compiled window ops
           (MMTRANSNEXT_OPS=ext, MMTRANSNEXT_FUSED=1)
-  ext     the compiled window ops, the attention core in PyTorch (MMTRANSNEXT_FUSED=0)
+  ext     the compiled window ops, the attention core in PyTorch (MMTRANSNEXT_FUSED=0): the
+          default on CUDA
+  triton  the Triton kernels of the fused attention (MMTRANSNEXT_FUSED=triton; CUDA only)
   torch   the pure-PyTorch shifted-slice path (MMTRANSNEXT_OPS=torch)
   unfold  the authors' approach, defined ONLY here as a baseline: F.unfold copies keys and
           values k*k-fold ([B, heads, N, d, k*k]), then a batched matmul per query. It is
@@ -43,6 +45,12 @@ of that table, measured on another machine: the ratios compare machines as well 
 Example (the default cases: those of issue 9, and the window ops at 512):
     python tools/analysis_tools/benchmark.py --threads 2 --out benchmarks/cpu_2threads
 Writes <out>.json and <out>.md.
+
+On a GPU (issue 16): ``--device cuda`` runs torch, ext and triton (default) on TransNeXt-T's
+forward at 512, at 1024 (interpolate from 512, and extrapolate) and the training step at 512
+with batch 2 (default cases), each in fp32 and under fp16 autocast (``--precision``), and
+reports time and torch.cuda.max_memory_allocated per implementation. Without a CUDA device it
+says so and exits 0.
 """
 from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
 
@@ -61,11 +69,17 @@ import sys
 import time
 from pathlib import Path
 
-IMPLS = ('fused', 'ext', 'torch', 'unfold')
+IMPLS = ('fused', 'ext', 'triton', 'torch', 'unfold')
+CUDA_IMPLS = ('torch', 'ext', 'triton')
 MODES = ('forward', 'train', 'ops-forward', 'ops-train')
 DEFAULT_CASES = ('forward:512:interpolate', 'forward:512:extrapolate', 'forward:512:linear',
                  'forward:1024:interpolate:512', 'forward:1024:extrapolate',
                  'train:512:interpolate', 'ops-forward:512:-', 'ops-train:512:-')
+# issue 16's GPU cases (the training step with batch 2: --batch applies to forward cases)
+CUDA_CASES = ('forward:512:interpolate', 'forward:1024:interpolate:512',
+              'forward:1024:extrapolate', 'train:512:interpolate')
+CUDA_TRAIN_BATCH = 2
+PRECISIONS = ('fp32', 'fp16-autocast')
 # The authors' release in issue 9's table (AMD EPYC, 2 threads, TransNeXt-T, batch 1):
 # (mode, input, pos_bias, img_size) -> (seconds, MB) as ranges (low, high).
 AUTHORS = {
@@ -113,7 +127,15 @@ def use_impl(impl):
     from mmtransnext.ops import attention as aa
     if not _ORIGINAL:
         _ORIGINAL.update(qk=aa.sliding_window_qk, av=aa.sliding_window_av)
-    os.environ['MMTRANSNEXT_FUSED'] = '1' if impl == 'fused' else '0'
+    os.environ['MMTRANSNEXT_FUSED'] = {'fused': '1', 'triton': 'triton'}.get(impl, '0')
+    if impl == 'triton':
+        os.environ['MMTRANSNEXT_OPS'] = 'auto'
+        aa.sliding_window_qk, aa.sliding_window_av = _ORIGINAL['qk'], _ORIGINAL['av']
+        from mmtransnext.ops import triton_support
+        reason = triton_support.unavailable_reason()
+        if reason:
+            raise SystemExit(f'--impls triton: {reason}')
+        return
     if impl == 'unfold':
         os.environ['MMTRANSNEXT_OPS'] = 'torch'  # nothing else may reach the ext
         aa.sliding_window_qk, aa.sliding_window_av = unfold_qk, unfold_av
@@ -204,14 +226,17 @@ def _backbone_step(args, device):
     train = args.mode == 'train'
     model.train(train)
     x = torch.randn(args.batch, 3, args.res, args.res, device=device)
+    amp = torch.autocast(device.type, dtype=torch.float16,
+                         enabled=args.precision == 'fp16-autocast')
 
     def step():
         if train:
-            outs = model(x)
+            with amp:
+                outs = model(x)
             sum(o.float().mean() for o in outs).backward()
             model.zero_grad(set_to_none=True)
         else:
-            with torch.no_grad():
+            with torch.no_grad(), amp:
                 outs = model(x)
             assert len(outs) == 4
     step.model = model
@@ -275,7 +300,7 @@ def run_worker(args):
 
     common = dict(mode=args.mode, res=args.res, pos_bias=args.pos_bias, stage=args.stage,
                   img_size=args.img_size or args.res, batch=args.batch, arch=args.arch,
-                  device=args.device, threads=args.threads)
+                  device=args.device, threads=args.threads, precision=args.precision)
     if hasattr(inner, 'macs'):
         common['macs'] = inner.macs
     if args.memory_run:  # CPU peak memory: one step; the driver sets MALLOC_MMAP_THRESHOLD_
@@ -323,6 +348,10 @@ def run_worker(args):
                 u / t for u, t in zip(wall['unfold'], wall[impl]))
         if impl in peak_mem:
             result['peak_mem_mb'] = peak_mem[impl]
+        from mmtransnext.ops import self_check
+        if self_check.failures():  # a failed run-time check: the rows timed a fallback
+            result['self_check_failures'] = [f'{i} {d} {t}' for i, d, t in
+                                             self_check.failures()]
         print('RESULT ' + json.dumps(result), flush=True)
 
 
@@ -374,8 +403,11 @@ def _table(rows, mem_header, ops, gmacs=None):
              '|---|---|---|---|---:|---:|---:|' + ('' if ops else '---:|---:|') + '---:|---:|']
     by_case = {}
     for r in rows:
-        by_case.setdefault(_case_key(r) + (r.get('stage'),), {})[r['impl']] = r
-    for (mode, res, pos_bias, img_size, stage), impls in by_case.items():
+        by_case.setdefault(_case_key(r) + (r.get('stage'), r.get('precision', 'fp32')),
+                           {})[r['impl']] = r
+    for (mode, res, pos_bias, img_size, stage, precision), impls in by_case.items():
+        if precision != 'fp32':
+            mode = f'{mode} ({precision})'
         ref = impls.get('unfold')
         for impl in IMPLS:
             r = impls.get(impl)
@@ -508,7 +540,11 @@ def main(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--batch', type=int, default=1)
-    p.add_argument('--impls', nargs='+', default=list(IMPLS), choices=IMPLS)
+    p.add_argument('--impls', nargs='+', default=None, choices=IMPLS,
+                   help=f'default: {" ".join(i for i in IMPLS if i != "triton")} on CPU, '
+                        f'{" ".join(CUDA_IMPLS)} on CUDA')
+    p.add_argument('--precision', nargs='+', default=None, choices=PRECISIONS,
+                   help='fp32 and/or fp16 autocast (default: fp32 on CPU, both on CUDA)')
     p.add_argument('--case', action='append', type=parse_case,
                    metavar='MODE:RES:POS_BIAS[:IMG_SIZE]',
                    help=f'mode {"|".join(MODES)}, square input side, pos_bias '
@@ -529,51 +565,68 @@ def main(argv=None):
     p.add_argument('--memory-run', action='store_true', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
+        args.precision = (args.precision or PRECISIONS[:1])[0]
         return run_worker(args)
+    cuda = args.device.startswith('cuda')
+    if cuda:
+        import torch
+        if not torch.cuda.is_available():
+            print(f'--device {args.device}: no CUDA device on this machine (torch '
+                  f'{torch.__version__}, CUDA build: {torch.version.cuda}); nothing to '
+                  'benchmark. Run this on a machine with a GPU.')
+            return 0
+    args.impls = args.impls or list(CUDA_IMPLS if cuda else
+                                    [i for i in IMPLS if i != 'triton'])
+    args.precision = args.precision or list(PRECISIONS if cuda else PRECISIONS[:1])
     # SIGTERM -> SystemExit, so that subprocess.run kills the running worker too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    cases = args.case or [parse_case(c) for c in DEFAULT_CASES]
+    cases = args.case or [parse_case(c) for c in (CUDA_CASES if cuda else DEFAULT_CASES)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     matmul_cmd = [sys.executable, __file__, '--worker', '--mode', 'matmul', '--threads',
                   str(args.threads), '--matmul-n', str(args.matmul_n)]
     gmacs_runs = [] if args.device.startswith('cuda') else [_run(matmul_cmd, env)[0]['gmacs']]
     results = []
-    for mode, res, pos_bias, img_size in cases:
-        stages = [None]
-        if mode.startswith('ops'):
-            stages = windowed_stages(args.arch, res)
-        for stage in stages:
-            cmd = [sys.executable, __file__, '--worker', '--mode', mode, '--res', str(res),
-                   '--pos-bias', pos_bias, '--arch', args.arch, '--device', args.device,
-                   '--threads', str(args.threads), '--batch', str(args.batch),
-                   '--repeats', str(args.repeats), '--warmup', str(args.warmup),
-                   '--img-size', str(img_size)]
+    runs = [(case, stage, precision) for case in cases
+            for stage in (windowed_stages(args.arch, case[1]) if case[0].startswith('ops')
+                          else [None])
+            for precision in args.precision]
+    for (mode, res, pos_bias, img_size), stage, precision in runs:
+        batch = CUDA_TRAIN_BATCH if cuda and mode == 'train' and not args.case \
+            else args.batch
+        cmd = [sys.executable, __file__, '--worker', '--mode', mode, '--res', str(res),
+               '--pos-bias', pos_bias, '--arch', args.arch, '--device', args.device,
+               '--threads', str(args.threads), '--batch', str(batch),
+               '--repeats', str(args.repeats), '--warmup', str(args.warmup),
+               '--img-size', str(img_size), '--precision', precision]
+        if stage is not None:
+            cmd += ['--stage', str(stage[0])]
+        load_before = os.getloadavg()[0]
+        rows = _run(cmd + ['--impls', *args.impls], env)
+        load = [load_before, os.getloadavg()[0]]  # 1-minute load average before, after
+        for r in rows:
+            r['loadavg_1min'] = load
+            if not args.device.startswith('cuda'):
+                # Peak RSS in a fresh one-step process per impl: with a fixed mmap
+                # threshold glibc maps every block >= 64 KiB on its own and unmaps it on
+                # free, so the RSS follows the live tensors (its default adaptive
+                # threshold keeps freed blocks mapped).
+                mem, = _run(cmd + ['--impls', r['impl'], '--memory-run'],
+                            dict(env, MALLOC_MMAP_THRESHOLD_='65536'))
+                r.update({k: mem[k] for k in ('peak_rss_mb', 'base_rss_mb', 'peak_mem_mb',
+                                              'peak_counter', 'model_mb', 'memory_mb')
+                          if k in mem})
             if stage is not None:
-                cmd += ['--stage', str(stage[0])]
-            load_before = os.getloadavg()[0]
-            rows = _run(cmd + ['--impls', *args.impls], env)
-            load = [load_before, os.getloadavg()[0]]  # 1-minute load average before, after
-            for r in rows:
-                r['loadavg_1min'] = load
-                if not args.device.startswith('cuda'):
-                    # Peak RSS in a fresh one-step process per impl: with a fixed mmap
-                    # threshold glibc maps every block >= 64 KiB on its own and unmaps it on
-                    # free, so the RSS follows the live tensors (its default adaptive
-                    # threshold keeps freed blocks mapped).
-                    mem, = _run(cmd + ['--impls', r['impl'], '--memory-run'],
-                                dict(env, MALLOC_MMAP_THRESHOLD_='65536'))
-                    r.update({k: mem[k] for k in ('peak_rss_mb', 'base_rss_mb', 'peak_mem_mb',
-                                                  'peak_counter', 'model_mb', 'memory_mb')
-                              if k in mem})
-                if stage is not None:
-                    r['pos_bias'] = '-'
-                    r['shape'] = f'{stage[3]}x{stage[3]}, {stage[1]}x{stage[2]}'
-                results.append(r)
-                where = f'{pos_bias}:{img_size}' if stage is None else f'stage {stage[0] + 1}'
-                print(f'{mode:11s} {res:5d} {where:12s} {r["impl"]:7s} median '
-                      f'{r["median_ms"]:9.1f} ms  CPU {r["median_cpu_ms"]:9.1f} ms  peak mem '
-                      f'{r["peak_mem_mb"]:8.1f} MB', flush=True)
+                r['pos_bias'] = '-'
+                r['shape'] = f'{stage[3]}x{stage[3]}, {stage[1]}x{stage[2]}'
+            results.append(r)
+            where = f'{pos_bias}:{img_size}' if stage is None else f'stage {stage[0] + 1}'
+            if r.get('self_check_failures'):
+                print(f'WARNING: the run-time self-check failed for '
+                      f'{r["self_check_failures"]}: those rows timed the fallback', flush=True)
+            print(f'{mode:11s} {res:5d} {where:12s} {precision:13s} {r["impl"]:7s} median '
+                  f'{r["median_ms"]:9.1f} ms  CPU {r["median_cpu_ms"]:9.1f} ms  peak mem '
+                  f'{r["peak_mem_mb"]:8.1f} MB', flush=True)
     info = machine(args.device, args.threads)
     if gmacs_runs:
         gmacs_runs.append(_run(matmul_cmd, env)[0]['gmacs'])
