@@ -20,6 +20,7 @@ allow-list)                                             list (:mod:`.utils.allow
 torch.load(mmap=True)              torch 2.1            a plain read
 mmengine.device.is_musa_available  mmengine 0.10.3      False (no MUSA support)
 timm.layers.register_notrace_...   timm 1.0.16          timm.models._features_fx's
+Triton kernels (MIN_TRITON)        triton 3.0           not offered (:mod:`.ops.triton_support`)
 GELU backward, strided gradient    right in 2.12.1      probed (wrong in 2.0.1 on CPU): the
                                    (wrong in 2.0.1)     model's GELU makes it contiguous
 =================================  ===================  ====================================
@@ -154,6 +155,26 @@ HAS_SAFE_GLOBALS = hasattr(torch.serialization, 'add_safe_globals')
 HAS_LOAD_MMAP = torch_at_least(2, 1)
 
 
+# -- triton --------------------------------------------------------------------------------
+
+#: The Triton kernels' language (tl.dot input_precision, 64-bit program ids) and the CPU
+#: interpreter they are tested in: triton 3.0, which ships with torch 2.4.
+MIN_TRITON = (3, 0)
+
+
+@functools.lru_cache(maxsize=None)
+def triton_version() -> Optional[Tuple[int, ...]]:
+    """(major, minor) of the installed triton (package metadata: triton is not imported), or
+    None when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+    for name in ('triton', 'pytorch-triton', 'pytorch-triton-rocm'):
+        try:
+            return version_tuple(version(name))[:2]
+        except PackageNotFoundError:
+            continue
+    return None
+
+
 # -- timm ----------------------------------------------------------------------------------
 
 def timm_register_notrace_module():
@@ -181,5 +202,6 @@ def is_musa_available() -> bool:
 __all__ = ['COMPILE_SUPPORTED', 'HAS_LOAD_MMAP', 'HAS_OP_REGISTRATION_API', 'HAS_SAFE_GLOBALS',
            'TORCH_VERSION', 'assume_constant_result', 'autocast_dtype', 'below_autograd', 'check',
            'gelu_backward_needs_contiguous_grad', 'timm_register_notrace_module',
+           'MIN_TRITON', 'triton_version',
            'is_compiling', 'is_fx_tracing', 'is_musa_available',
            'torch_at_least', 'version_tuple']

@@ -1,6 +1,7 @@
 """Whether the Triton kernels of the fused aggregated attention can be offered here, and why not.
 
-The kernels (:mod:`.aggregated_attention_triton`) need triton >= 3.0 (``MIN_TRITON``): the
+The kernels (:mod:`.aggregated_attention_triton`) need triton >= 3.0
+(:data:`mmtransnext.compat.MIN_TRITON`): the
 language they are written in (``tl.dot(..., input_precision=...)``, 64-bit program ids) and
 the rewritten interpreter (``TRITON_INTERPRET=1``), which runs them on CPU tensors for the
 tests. torch 2.0 ships triton 2.0, which has neither: there the Triton path is simply not
@@ -10,34 +11,14 @@ it is asked for, so importing mmtransnext stays as cheap as before.
 ``TRITON_INTERPRET`` is read by triton when it is imported: it must be set before that.
 """
 import os
-import re
 import warnings
 from functools import lru_cache
-from typing import Optional, Tuple
+from typing import Optional
 
-MIN_TRITON = (3, 0)
+from mmtransnext.compat import MIN_TRITON, triton_version
+
 DTYPES = ('float32', 'float16', 'bfloat16')  # what the kernels take (not float64)
 _warned = [False]
-
-
-def _version_tuple(text: str) -> Tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r'\d+', text)[:2])
-
-
-@lru_cache(maxsize=None)
-def triton_version() -> Optional[Tuple[int, ...]]:
-    """(major, minor) of the installed triton, or None if it is not installed (a version
-    fact: from the package metadata, without importing triton)."""
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover (Python < 3.8)
-        return None
-    for name in ('triton', 'pytorch-triton', 'pytorch-triton-rocm'):
-        try:
-            return _version_tuple(version(name))
-        except PackageNotFoundError:
-            continue
-    return None
 
 
 def _min_text() -> str:
