@@ -20,7 +20,7 @@ import os
 
 from mmengine.config import Config, DictAction
 
-from mmtransnext.datasets.checked_loading import use_checked_loading
+from mmtransnext.datasets.checked_loading import use_checked_loading_in
 from mmtransnext.engine.launch import (apply_tta, enable_visualization, init_task_scope,
                                        set_pos_bias, setup_distributed, teardown_distributed,
                                        work_dir_from)
@@ -83,8 +83,6 @@ def build_cfg(args):
         enable_visualization(cfg, task, args.show_dir)
     if args.aug_test:
         apply_tta(cfg, task)
-    if not args.no_data_checks:
-        use_checked_loading(cfg, task, ['test_dataloader'])  # bad files named where read
     if args.out and not _is_pickle(args.out):
         if task != 'seg':
             raise ValueError('--out must be a .pkl/.pickle file (only segmentation '
@@ -115,6 +113,8 @@ def main(argv=None):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if not args.no_data_checks:  # bad files named where they are read
+        use_checked_loading_in(runner, cfg, task, ['test_dataloader'])
     if args.pos_bias:
         set_pos_bias(runner.model, args.pos_bias)
     add_dump_metric(runner, task, args.out)

@@ -13,6 +13,7 @@ from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
 filter_upstream_warnings()
 
 import argparse
+import copy
 import logging
 import os
 import os.path as osp
@@ -21,9 +22,9 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 from mmtransnext.datasets.checked_loading import (BadDataError, scan_dataset,
-                                                   use_checked_loading)
-from mmtransnext.engine.launch import (detect_task, init_task_scope, setup_distributed,
-                                       teardown_distributed, work_dir_from)
+                                                   use_checked_loading, use_checked_loading_in)
+from mmtransnext.engine.launch import (init_task_scope, setup_distributed, teardown_distributed,
+                                       work_dir_from)
 from mmtransnext.engine.cfg_options import merge_cfg_options
 from mmtransnext.engine.config_values import check_config_values
 from mmtransnext.engine.nonfinite_guard import ACTIONS, DEFAULT_MAX_SKIPS, use_nonfinite_guard
@@ -160,15 +161,15 @@ def build_cfg(args):
     if not args.no_preemption_save:
         use_preemption_save(cfg)
     use_strict_load(cfg, args.partial_load)
-    if not args.no_data_checks:
-        use_checked_loading(cfg, detect_task(cfg))
     if resumed:
         report_config_changes(resumed, cfg, cfg.load_from)
     return cfg
 
 
-def check_data(cfg, loaders=TRAIN_LOADERS):
+def check_data(cfg, task, loaders=TRAIN_LOADERS):
     """--check-data: every sample's files read before training; all bad ones listed."""
+    cfg = copy.deepcopy(cfg)
+    use_checked_loading(cfg, task, loaders)
     problems = scan_dataset(cfg, loaders)
     if problems:
         raise BadDataError(f'--check-data found {len(problems)} problem(s):\n  '
@@ -183,14 +184,16 @@ def main(argv=None):
     cfg = build_cfg(args)
     claim_work_dir(cfg, args.overwrite)  # one run per work dir, before anything is written
     check_run_inputs(cfg, TRAIN_LOADERS)
-    init_task_scope(cfg)
+    task = init_task_scope(cfg)
     if args.check_data:
-        check_data(cfg)
+        check_data(cfg, task)
     setup_distributed(cfg, args.launcher)
 
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if not args.no_data_checks:  # bad files named where they are read
+        use_checked_loading_in(runner, cfg, task, TRAIN_LOADERS)
     runner.train()
     teardown_distributed()
     print_log(f'training done; checkpoints and logs in {osp.abspath(cfg.work_dir)}',

@@ -4,7 +4,10 @@ mmcv's ``LoadImageFromFile`` reports a zero-byte image as ``cv2.error ... !buf.e
 without the file; a label id outside the classes crashes the loss iterations later
 (``IndexError: Target 199 is out of bounds``), and a label map of another size than its
 image is silently resized against it. tools/train.py and tools/test.py swap the loading
-transforms of every dataloader pipeline for checked ones (:func:`use_checked_loading`):
+transforms of every dataloader pipeline for checked ones (:func:`use_checked_loading`;
+:func:`use_checked_loading_in` does it in the dataloader settings a built runner holds,
+so the config that mmengine dumps into the work dir and saves in every checkpoint keeps
+the plain transforms, which inferencers look up by name):
 
 * ``CheckedLoadImageFromFile`` (every task): a missing, empty or undecodable image is a
   :class:`BadDataError` naming the file and the problem;
@@ -115,6 +118,13 @@ def use_checked_loading(cfg, task: str,
         if isinstance(loader_cfg, dict):
             for pipeline in _pipelines(loader_cfg.get('dataset')):
                 _swap(pipeline, swaps)
+
+
+def use_checked_loading_in(runner, cfg, task: str, loaders) -> None:
+    """:func:`use_checked_loading` on the (not yet built) dataloader settings of a runner
+    made from ``cfg``; ``runner.cfg`` is left as it is."""
+    held = {loader: getattr(runner, f'_{loader}', None) for loader in loaders}
+    use_checked_loading(dict(model=cfg.get('model'), **held), task, loaders)
 
 
 def _loading_steps(node, found=None) -> list:

@@ -1,7 +1,10 @@
 """Bad data names the file where it is read: an image that does not decode, a missing
 label map, a label map of another size than its image, label ids outside the classes;
 and tools/train.py --check-data lists all of them before training."""
+import copy
+import re
 import shutil
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -10,7 +13,7 @@ from mmengine.config import Config
 
 import mmtransnext.datasets.seg_label_checks  # noqa: F401 (registers it)
 from mmtransnext.datasets.checked_loading import (BadDataError, CheckedLoadImageFromFile,
-                                                   use_checked_loading)
+                                                   use_checked_loading, use_checked_loading_in)
 from mmtransnext.datasets.seg_label_checks import CheckedLoadSegAnnotations
 from tools_testing import CONFIGS, load_tool, upernet_config
 from tools_testing import ade64, toy_root  # noqa: F401 (fixtures)
@@ -64,7 +67,7 @@ def test_each_problem_names_the_file(ade, tmp_path):
     assert _load(images[3], labels[3], num_classes=200)['gt_seg_map'].shape == (64, 64)
 
 
-def test_tools_swap_in_the_checked_loaders():
+def test_the_checked_loaders_replace_the_plain_ones():
     cfg = Config.fromfile(str(UPERNET))
     use_checked_loading(cfg, 'seg')
     types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
@@ -73,13 +76,28 @@ def test_tools_swap_in_the_checked_loaders():
     assert label.num_classes == 150 and label.ignore_index == 255 and label.reduce_zero_label
     test_py = load_tool('test')
     cfg, _ = test_py.build_cfg(test_py.parse_args([str(UPERNET), 'c.pth', '--aug-test']))
-    pipeline = cfg.test_dataloader.dataset.pipeline
+    runner = SimpleNamespace(_test_dataloader=copy.deepcopy(cfg.test_dataloader))
+    use_checked_loading_in(runner, cfg, 'seg', ['test_dataloader'])
+    pipeline = runner._test_dataloader.dataset.pipeline
     assert pipeline[0].type == 'CheckedLoadImageFromFile'
     nested = [t.type for step in pipeline[-1].transforms for t in step]
     assert 'CheckedLoadSegAnnotations' in nested and 'LoadAnnotations' not in nested
-    cfg, _ = test_py.build_cfg(test_py.parse_args([str(UPERNET), 'c.pth',
-                                                   '--no-data-checks']))
-    assert cfg.test_dataloader.dataset.pipeline[0].type == 'LoadImageFromFile'
+    assert cfg.test_dataloader.dataset.pipeline[0].type == 'LoadImageFromFile'  # cfg as it was
+
+
+def test_training_names_the_bad_file_and_keeps_the_plain_config(ade, tmp_path, monkeypatch):
+    """The error is raised where the file is read; the config dumped into the run folder
+    (and saved in checkpoints) keeps LoadImageFromFile, which inferencers look for."""
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    root, images, labels = ade
+    train_py = load_tool('train')
+    work = tmp_path / 'work'
+    bad = '|'.join(re.escape(str(p)) for p in (images[0], labels[1], labels[2], labels[3]))
+    with pytest.raises(BadDataError, match=f'^({bad}): '):
+        train_py.main([str(upernet_config(tmp_path, root)), '--work-dir', str(work)])
+    dumped, = work.glob('*.py')
+    assert "type='LoadImageFromFile'" in dumped.read_text()
+    assert 'CheckedLoad' not in dumped.read_text()
 
 
 def test_check_data_lists_every_bad_file(ade, tmp_path, monkeypatch):
