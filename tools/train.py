@@ -6,7 +6,9 @@
 The task is read from the config (default_scope, else the model type), so one script
 serves mmdet, mmseg and mmpretrain configs. Checkpoints are loaded with torch.load's
 weights_only=True; mmengine's own checkpoint contents are allow-listed for it
-(mmtransnext/utils/safe_load.py).
+(mmtransnext/utils/safe_load.py). A run guards itself against NaN losses, a second run in
+its work dir, preemption signals, bad data files and bad option values; README.md
+("Reliability") lists each guard and the option that switches it off.
 """
 from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
 
