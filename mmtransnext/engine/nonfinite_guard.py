@@ -7,9 +7,13 @@ loss terms of the model's ``parse_losses``). A non-finite loss either stops the 
 drops the step, no backward and no optimizer step, up to ``max_skips`` times in a run
 (``action='skip'``). Either way the weights stay those of the last finite step, so no
 checkpoint is ever written from weights that a NaN step produced. Across processes the
-decision is all-reduced: every rank stops or skips together. With fp16 loss scaling, the
-gradients' overflow stays the scaler's business (it skips such steps itself); this hook
-looks at the loss.
+decision is all-reduced: every rank stops or skips together. Gradients are checked where
+it is free: with gradient-norm clipping (``optim_wrapper.clip_grad``), whose total norm is
+computed anyway, a non-finite norm is handled the same way (skipping drops the gradients
+before the optimizer step); the norm is the same on every rank. With loss scaling
+(AmpOptimWrapper) the gradients' overflow stays the scaler's business: it skips such steps
+itself. A finite loss with non-finite gradients and no clipping reaches the weights; then
+the next loss is NaN and stops the run, and SafeCheckpointHook never writes such weights.
 
 tools/train.py adds it by default (``--nonfinite-guard stop|skip|off``,
 ``--nonfinite-skips N``; or in the config ``nonfinite_guard = dict(action='skip',
@@ -50,8 +54,8 @@ def _finite_everywhere(loss: torch.Tensor) -> bool:
 
 
 class NonFiniteGuardHook(Hook):
-    """Stop the run at, or skip, a training step whose loss is NaN or Inf, before the
-    optimizer applies it (see the module docstring).
+    """Stop the run at, or skip, a training step whose loss (or clipped gradient norm) is
+    NaN or Inf, before the optimizer applies it (see the module docstring).
 
     Args:
         action (str): ``'stop'`` raises ``FloatingPointError`` naming the iteration and the
@@ -85,6 +89,7 @@ class NonFiniteGuardHook(Hook):
         wrappers = wrapper.values() if hasattr(wrapper, 'values') else [wrapper]
         for optim_wrapper in wrappers:
             self._wrap_update_params(runner, optim_wrapper)
+            self._wrap_clip_grad_norm(runner, optim_wrapper)
 
     def _wrap_parse_losses(self, model) -> None:
         parse_losses = model.parse_losses
@@ -103,10 +108,26 @@ class NonFiniteGuardHook(Hook):
             terms, self._terms = self._terms, None
             if _finite_everywhere(loss):
                 return update_params(loss, *args, **kwargs)
-            self._non_finite(runner, loss, terms)
+            self._non_finite(runner, 'loss', self._describe(loss, terms))
             optim_wrapper.zero_grad()
 
         optim_wrapper.update_params = guarded
+
+    def _wrap_clip_grad_norm(self, runner, optim_wrapper) -> None:
+        clip = getattr(optim_wrapper, 'clip_func', None)
+        if clip is not torch.nn.utils.clip_grad_norm_ or hasattr(optim_wrapper, 'loss_scaler'):
+            return
+
+        def checked(params, *args, **kwargs):
+            params = list(params)
+            norm = clip(params, *args, **kwargs)
+            if not bool(torch.isfinite(norm).all()):
+                self._non_finite(runner, 'gradient norm', f'grad_norm={float(norm):.4g}')
+                for param in params:  # skipped: the optimizer step leaves them as they are
+                    param.grad = None
+            return norm
+
+        optim_wrapper.clip_func = checked
 
     def _describe(self, loss, terms: Optional[dict]) -> str:
         values = dict(terms) if terms else dict(loss=loss)
@@ -117,19 +138,18 @@ class NonFiniteGuardHook(Hook):
                 shown.append(f'{name}={value:.4g}')
         return ', '.join(shown) or 'the loss is not a scalar'
 
-    def _non_finite(self, runner, loss, terms) -> None:
+    def _non_finite(self, runner, what: str, described: str) -> None:
         iteration = runner.iter + 1
-        described = self._describe(loss, terms)
         if self.action == 'skip' and self.skipped < self.max_skips:
             self.skipped += 1
-            print_log(f'NonFiniteGuardHook: iteration {iteration}: non-finite loss '
+            print_log(f'NonFiniteGuardHook: iteration {iteration}: non-finite {what} '
                       f'({described}); the step is skipped ({self.skipped} of at most '
                       f'{self.max_skips})', logger='current', level=logging.WARNING)
             return
         why = (f' after {self.skipped} skipped step(s) (max_skips={self.max_skips})'
                if self.action == 'skip' else '')
         raise FloatingPointError(
-            f'iteration {iteration}: the loss is not finite ({described}){why}. The run '
+            f'iteration {iteration}: the {what} is not finite ({described}){why}. The run '
             'stops before this step reaches the weights, so every checkpoint written holds '
             'the finite weights of an earlier iteration. Lower the learning rate '
             '(optim_wrapper.optimizer.lr), clip gradients (optim_wrapper.clip_grad), or '

@@ -14,7 +14,7 @@ from test_checkpoint_safety import DropModel, Mean, RandomData
 
 
 def plain_runner(work_dir, hook='SafeCheckpointHook', max_iters=4, resume=False, model=None,
-                 interval=2, custom_hooks=(), **hook_kw):
+                 interval=2, custom_hooks=(), clip_grad=None, **hook_kw):
     """mmengine's own Runner: ``interval`` iterations per checkpoint, validation every 2."""
     torch.manual_seed(0)
     loader = dict(dataset=RandomData(), sampler=dict(type='DefaultSampler', shuffle=True),
@@ -24,7 +24,7 @@ def plain_runner(work_dir, hook='SafeCheckpointHook', max_iters=4, resume=False,
         val_dataloader=dict(loader, sampler=dict(type='DefaultSampler', shuffle=False)),
         val_evaluator=[Mean()], val_cfg=dict(),
         train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=2),
-        optim_wrapper=dict(optimizer=dict(type='Adam', lr=0.01)),
+        optim_wrapper=dict(optimizer=dict(type='Adam', lr=0.01), clip_grad=clip_grad),
         default_hooks=dict(checkpoint=dict(type=hook, by_epoch=False, interval=interval,
                                            **hook_kw),
                            logger=dict(type='LoggerHook', interval=100)),

@@ -14,25 +14,28 @@ NAN = float('nan')
 
 
 class NaNAt(DropModel):
-    """The loss of the training steps in ``bad`` (1-based) is NaN."""
+    """The loss of the training steps in ``bad`` (1-based) is NaN; with ``grad``, the loss
+    stays finite and the gradient of fc.bias is NaN (sqrt'(0) * 0)."""
 
-    def __init__(self, *bad):
+    def __init__(self, *bad, grad=False):
         super().__init__()
-        self.bad, self.steps = set(bad), 0
+        self.bad, self.steps, self.grad = set(bad), 0, grad
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         out = super().forward(inputs, data_samples, mode)
         if mode == 'loss':
             self.steps += 1
-            if self.steps in self.bad:
+            if self.steps in self.bad and self.grad:
+                out = dict(loss=out['loss'] + torch.sqrt(self.fc.bias.abs() * 0).sum())
+            elif self.steps in self.bad:
                 out = dict(loss=out['loss'] * NAN)
         return out
 
 
-def _run(work, *bad, guard=None, **hook_kw):
+def _run(work, *bad, guard=None, grad=False, clip_grad=None, **hook_kw):
     hooks = [guard] if guard else []
-    runner = plain_runner(work, model=NaNAt(*bad), interval=1, max_keep_ckpts=1,
-                          custom_hooks=hooks, **hook_kw)
+    runner = plain_runner(work, model=NaNAt(*bad, grad=grad), interval=1, max_keep_ckpts=1,
+                          custom_hooks=hooks, clip_grad=clip_grad, **hook_kw)
     return runner
 
 
@@ -66,6 +69,21 @@ def test_guard_skips_up_to_max_skips(tmp_path):
     assert _finite(tmp_path / 'once' / 'iter_4.pth')
     with pytest.raises(FloatingPointError, match=r'iteration 3: .*after 1 skipped step'):
         _run(tmp_path / 'twice', 2, 3, guard=guard).train()
+
+
+def test_guard_checks_the_clipped_gradient_norm(tmp_path):
+    """A finite loss with a NaN gradient: with clip_grad its norm is checked for free."""
+    clip = dict(max_norm=10.0)
+    runner = _run(tmp_path / 'stop', 3, grad=True, clip_grad=clip,
+                  guard=dict(type='NonFiniteGuardHook'))
+    with pytest.raises(FloatingPointError, match=r'iteration 3: the gradient norm is not '
+                       r'finite \(grad_norm=nan\)'):
+        runner.train()
+    assert not any(torch.isnan(p).any() for p in runner.model.parameters())
+    assert _files(tmp_path / 'stop') == ['iter_2.pth', 'last_checkpoint']
+    guard = dict(type='NonFiniteGuardHook', action='skip', max_skips=1)
+    _run(tmp_path / 'skip', 3, grad=True, clip_grad=clip, guard=guard).train()
+    assert _finite(tmp_path / 'skip' / 'iter_4.pth')
 
 
 def test_checkpoint_hook_never_writes_nonfinite_weights(tmp_path):
