@@ -83,11 +83,12 @@ def run(args, env, log_file):
 
 def train_args(work_dir, iters, seed):
     """tools/train.py arguments of the demo's training run: the config's schedule cut to
-    ``iters`` (its warmup to at most half of them)."""
+    ``iters`` (its warmup to at most half of them); a rerun starts over (``--overwrite``
+    moves the previous run's checkpoints into ``<work_dir>/replaced_<time>/``)."""
     from mmengine.config import Config
     warmup = min(Config.fromfile(os.path.join(ROOT, CONFIG)).param_scheduler[0].end,
                  iters // 2)
-    return ['tools/train.py', CONFIG, '--work-dir', work_dir, '--cfg-options',
+    return ['tools/train.py', CONFIG, '--work-dir', work_dir, '--overwrite', '--cfg-options',
             f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
             f'default_hooks.checkpoint.interval={iters}', f'param_scheduler.0.end={warmup}',
             f'param_scheduler.1.begin={warmup}', f'param_scheduler.1.end={iters}',

@@ -20,11 +20,13 @@ import os
 
 from mmengine.config import Config, DictAction
 
+from mmtransnext.datasets.checked_loading import use_checked_loading_in
 from mmtransnext.engine.launch import (apply_tta, enable_visualization, init_task_scope,
                                        set_pos_bias, setup_distributed, teardown_distributed,
                                        work_dir_from)
 from mmtransnext.engine.cfg_options import merge_cfg_options
-from mmtransnext.engine.preflight import check_run_inputs
+from mmtransnext.engine.config_values import check_config_values
+from mmtransnext.engine.preflight import check_run_inputs, check_writable
 from mmtransnext.engine.safe_training import setup_safe_testing
 from mmtransnext.engine.strict_load import add_partial_load_argument, use_strict_load
 from mmtransnext.utils.safe_load import enable_safe_load
@@ -47,6 +49,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value')
+    parser.add_argument('--no-data-checks', action='store_true',
+                        help='load data with the plain transforms (no file named on errors)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -57,12 +61,20 @@ def parse_args(argv=None):
     return args
 
 
+def _is_pickle(out):
+    return out.endswith(('.pkl', '.pickle'))
+
+
 def build_cfg(args):
+    if args.out:
+        check_writable(args.out, '--out', folder=not _is_pickle(args.out))
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         merge_cfg_options(cfg, args.cfg_options)
     cfg.work_dir = work_dir_from(cfg, args.config, args.work_dir)
+    check_writable(cfg.work_dir, '--work-dir', folder=True)
+    check_config_values(cfg, ['test_dataloader'])
     cfg.load_from = args.checkpoint
     setup_safe_testing(cfg)  # a run folder of its own
     use_strict_load(cfg, args.partial_load)
@@ -71,7 +83,7 @@ def build_cfg(args):
         enable_visualization(cfg, task, args.show_dir)
     if args.aug_test:
         apply_tta(cfg, task)
-    if args.out and not args.out.endswith(('.pkl', '.pickle')):
+    if args.out and not _is_pickle(args.out):
         if task != 'seg':
             raise ValueError('--out must be a .pkl/.pickle file (only segmentation '
                              'also accepts a folder)')
@@ -81,7 +93,7 @@ def build_cfg(args):
 
 
 def add_dump_metric(runner, task, out):
-    if not out or not out.endswith(('.pkl', '.pickle')):
+    if not out or not _is_pickle(out):
         return
     if task == 'det':
         from mmdet.evaluation import DumpDetResults
@@ -101,6 +113,8 @@ def main(argv=None):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if not args.no_data_checks:  # bad files named where they are read
+        use_checked_loading_in(runner, cfg, task, ['test_dataloader'])
     if args.pos_bias:
         set_pos_bias(runner.model, args.pos_bias)
     add_dump_metric(runner, task, args.out)

@@ -6,13 +6,16 @@
 The task is read from the config (default_scope, else the model type), so one script
 serves mmdet, mmseg and mmpretrain configs. Checkpoints are loaded with torch.load's
 weights_only=True; mmengine's own checkpoint contents are allow-listed for it
-(mmtransnext/utils/safe_load.py).
+(mmtransnext/utils/safe_load.py). A run guards itself against NaN losses, a second run in
+its work dir, preemption signals, bad data files and bad option values; README.md
+("Reliability") lists each guard and the option that switches it off.
 """
 from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 
 import argparse
+import copy
 import logging
 import os
 import os.path as osp
@@ -20,13 +23,21 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
+from mmtransnext.datasets.checked_loading import (BadDataError, scan_dataset,
+                                                   use_checked_loading, use_checked_loading_in)
 from mmtransnext.engine.launch import (init_task_scope, setup_distributed, teardown_distributed,
                                        work_dir_from)
 from mmtransnext.engine.cfg_options import merge_cfg_options
-from mmtransnext.engine.preflight import check_run_inputs
-from mmtransnext.engine.safe_training import setup_safe_training
+from mmtransnext.engine.config_values import check_config_values
+from mmtransnext.engine.nonfinite_guard import ACTIONS, DEFAULT_MAX_SKIPS, use_nonfinite_guard
+from mmtransnext.engine.preemption import REQUEUE_EXIT_CODE, use_preemption_save
+from mmtransnext.engine.preflight import check_run_inputs, check_writable
+from mmtransnext.engine.resume_diff import report_config_changes
+from mmtransnext.engine.safe_training import claim_work_dir, setup_safe_training
 from mmtransnext.engine.strict_load import add_partial_load_argument, use_strict_load
 from mmtransnext.utils.safe_load import enable_safe_load
+
+TRAIN_LOADERS = ('train_dataloader', 'val_dataloader')
 
 
 def parse_args(argv=None):
@@ -42,12 +53,35 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from a checkpoint path; without a path, from the latest checkpoint '
         'in the work dir')
+    parser.add_argument(
+        '--overwrite', action='store_true',
+        help='start a new run in a work dir that holds checkpoints of an earlier run (they '
+        'are moved into <work_dir>/replaced_<time>/); without it such a run is refused')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by (total batch size / auto_scale_lr.base_batch_size)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value (e.g. train_cfg.max_iters=1000 '
         'model.backbone.init_cfg=None)')
+    parser.add_argument(
+        '--nonfinite-guard', choices=ACTIONS,
+        help='a NaN/Inf loss stops the run before it reaches the weights (stop, the '
+        'default), drops that step (skip, up to --nonfinite-skips times) or is not checked '
+        '(off); the config can set nonfinite_guard = dict(action=..., max_skips=...)')
+    parser.add_argument('--nonfinite-skips', type=int,
+                        help=f'with --nonfinite-guard skip: at most this many steps are '
+                        f'dropped (default {DEFAULT_MAX_SKIPS}), the next one stops the run')
+    parser.add_argument(
+        '--no-preemption-save', action='store_true',
+        help='SIGTERM / SIGUSR1 end the run at once (by default the run saves the current '
+        f'iteration and exits with status {REQUEUE_EXIT_CODE}, which slurm_train.sh requeues)')
+    data = parser.add_mutually_exclusive_group()
+    data.add_argument('--check-data', action='store_true',
+                      help='read every image and label of the train and val sets before '
+                      'training and list every file that is bad (images that do not decode, '
+                      'missing labels, labels of another size, label ids outside the classes)')
+    data.add_argument('--no-data-checks', action='store_true',
+                      help='load data with the plain transforms (no file named on errors)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     # torch.distributed.launch passes --local-rank (torchrun sets LOCAL_RANK)
@@ -120,25 +154,49 @@ def build_cfg(args):
     if args.cfg_options is not None:
         merge_cfg_options(cfg, args.cfg_options)
     cfg.work_dir = work_dir_from(cfg, args.config, args.work_dir)
+    check_writable(cfg.work_dir, '--work-dir', folder=True)
     apply_precision(cfg, args.amp, args.bf16)
     apply_auto_scale_lr(cfg, args.auto_scale_lr)
+    check_config_values(cfg, TRAIN_LOADERS)
     apply_resume(cfg, args.resume)
-    setup_safe_training(cfg)  # atomic checkpoints, exact resume, own run folder
+    resumed = setup_safe_training(cfg)  # atomic checkpoints, exact resume, own run folder
+    use_nonfinite_guard(cfg, args.nonfinite_guard, args.nonfinite_skips)
+    if not args.no_preemption_save:
+        use_preemption_save(cfg)
     use_strict_load(cfg, args.partial_load)
+    if resumed:
+        report_config_changes(resumed, cfg, cfg.load_from)
     return cfg
+
+
+def check_data(cfg, task, loaders=TRAIN_LOADERS):
+    """--check-data: every sample's files read before training; all bad ones listed."""
+    cfg = copy.deepcopy(cfg)
+    use_checked_loading(cfg, task, loaders)
+    problems = scan_dataset(cfg, loaders)
+    if problems:
+        raise BadDataError(f'--check-data found {len(problems)} problem(s):\n  '
+                           + '\n  '.join(problems))
+    print_log('--check-data: every image and label of the datasets reads correctly',
+              logger='current')
 
 
 def main(argv=None):
     args = parse_args(argv)
     enable_safe_load()
     cfg = build_cfg(args)
-    check_run_inputs(cfg, ['train_dataloader', 'val_dataloader'])
-    init_task_scope(cfg)
+    claim_work_dir(cfg, args.overwrite)  # one run per work dir, before anything is written
+    check_run_inputs(cfg, TRAIN_LOADERS)
+    task = init_task_scope(cfg)
+    if args.check_data:
+        check_data(cfg, task)
     setup_distributed(cfg, args.launcher)
 
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if not args.no_data_checks:  # bad files named where they are read
+        use_checked_loading_in(runner, cfg, task, TRAIN_LOADERS)
     runner.train()
     teardown_distributed()
     print_log(f'training done; checkpoints and logs in {osp.abspath(cfg.work_dir)}',

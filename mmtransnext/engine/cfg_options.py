@@ -13,6 +13,8 @@ from typing import Optional
 
 from mmengine.logging import print_log
 
+from .config_values import is_number
+
 CLOSE_MATCH = 0.85  # difflib ratio above which a new key is taken for a typo
 
 
@@ -43,12 +45,51 @@ def _missing_component(cfg, key: str):
     return None, None
 
 
+class CfgOptionTypeError(TypeError):
+    """A ``--cfg-options`` value of another type than the key's existing value."""
+
+
+def _existing_value(cfg, key: str):
+    node = getattr(cfg, '_cfg_dict', cfg)
+    for part in key.split('.'):
+        node = node[int(part)] if isinstance(node, (list, tuple)) else node[part]
+    return node
+
+
+def _fits(old, new) -> bool:
+    if new is None or old is None or isinstance(old, str):
+        return True
+    if isinstance(old, bool):
+        return isinstance(new, bool)
+    if is_number(old):
+        return is_number(new)
+    if isinstance(old, dict):
+        return isinstance(new, dict)
+    if isinstance(old, (list, tuple)):
+        return isinstance(new, (list, tuple))
+    return True
+
+
+def check_cfg_option_type(cfg, key: str, value) -> None:
+    """Raise :class:`CfgOptionTypeError` when ``value`` does not fit the existing value of
+    ``key`` (see the module docstring)."""
+    old = _existing_value(cfg, key)
+    if not _fits(old, value):
+        shown = repr(old) if len(repr(old)) <= 60 else f'a {type(old).__name__}'
+        raise CfgOptionTypeError(
+            f'--cfg-options {key}={value!r}: the config holds {shown} '
+            f'({type(old).__name__}) there, and a {type(value).__name__} does not fit; '
+            f'give a {type(old).__name__} value (nothing was run)')
+
+
 def check_cfg_options(cfg, options: Optional[dict]) -> None:
     """Raise :class:`UnknownCfgOptionError` for a key that looks like a typo of an
-    existing one; warn about keys the config does not have yet."""
-    for key in options or {}:
+    existing one and :class:`CfgOptionTypeError` for a value that does not fit the existing
+    one; warn about keys the config does not have yet."""
+    for key, value in (options or {}).items():
         path, node = _missing_component(cfg, key)
         if path is None:
+            check_cfg_option_type(cfg, key, value)
             continue
         name = path.rsplit('.', 1)[-1]
         existing = [str(k) for k in node] if isinstance(node, dict) else []

@@ -2,11 +2,17 @@
 
 * every checkpoint (also ``best_*``) is written atomically (AtomicLocalBackend) on local
   paths: a kill or ENOSPC during the save leaves the previous files as they were;
-* ``last_checkpoint`` is written atomically, relative to the work dir, and only after the
-  checkpoint it names is complete, so the work dir can be moved;
+* ``last_checkpoint`` is written atomically, and only after the checkpoint it names is
+  complete; it holds the checkpoint's absolute path, as mmengine's own hook writes it, so
+  plain mmengine (``resume=True``, mmdet's / mmseg's tools/train.py ``--resume``) finds it
+  from any working directory (tools/train.py ``--resume`` also finds the checkpoints of a
+  work dir that was moved since, see resume.py);
 * each rank's RNG states go into the checkpoint (RNGStateHook restores them on resume);
 * with ``max_keep_ckpts``, the oldest checkpoint is deleted after the new one is on the
-  disk (mmengine deletes it first: a crash during the save then left no checkpoint).
+  disk (mmengine deletes it first: a crash during the save then left no checkpoint);
+* weights holding NaN or Inf are never written (``check_finite``): the save raises
+  ``FloatingPointError`` naming the tensors, before the rotation deletes anything and
+  before ``last_checkpoint`` changes, so a finite checkpoint is never replaced by them.
 
 tools/train.py puts it in place of ``default_hooks.checkpoint`` (same arguments).
 """
@@ -14,33 +20,56 @@ import os.path as osp
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
+from mmengine.model import is_model_wrapper
 
 from .atomic_checkpoint import atomic_write_bytes
+from .nonfinite_guard import nonfinite_tensors
 from .rng_state import RNG_INFO_KEY, training_rng_states
 
 ATOMIC_BACKEND = dict(backend='atomic_local')
 
 
 def write_last_checkpoint(work_dir: str, checkpoint: str) -> None:
-    """Point ``<work_dir>/last_checkpoint`` at ``checkpoint``: relative to the work dir
-    when it lies inside it, else absolute."""
-    work_dir, checkpoint = osp.abspath(work_dir), osp.abspath(checkpoint)
-    inside = osp.commonpath([work_dir, checkpoint]) == work_dir
-    text = osp.relpath(checkpoint, work_dir) if inside else checkpoint
-    atomic_write_bytes(text.encode(), osp.join(work_dir, 'last_checkpoint'))
+    """Point ``<work_dir>/last_checkpoint`` at ``checkpoint`` by its absolute path
+    (mmengine's ``find_latest_checkpoint`` returns the text as it is, so a relative one
+    would be read against the reader's working directory)."""
+    atomic_write_bytes(osp.abspath(checkpoint).encode(),
+                       osp.join(work_dir, 'last_checkpoint'))
 
 
 class SafeCheckpointHook(CheckpointHook):
+    """mmengine's CheckpointHook with the safeguards of the module docstring.
+
+    Args:
+        *args, **kwargs: those of mmengine's ``CheckpointHook``.
+        check_finite (bool): refuse to write weights that hold NaN or Inf (one pass over
+            the weights per save). Defaults to True.
+    """
 
     def __init__(self, *args, out_dir=None, backend_args=None, file_client_args=None,
-                 **kwargs):
+                 check_finite=True, **kwargs):
+        self.check_finite = check_finite
         local = out_dir is None or '://' not in str(out_dir)
         if backend_args is None and file_client_args is None and local:
             backend_args = dict(ATOMIC_BACKEND)
         super().__init__(*args, out_dir=out_dir, backend_args=backend_args,
                          file_client_args=file_client_args, **kwargs)
 
+    def _refuse_nonfinite_weights(self, runner, step) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        bad = nonfinite_tensors(model)
+        if bad:
+            raise FloatingPointError(
+                f'{self.filename_tmpl.format(step)} was not written: {len(bad)} weight '
+                f'tensor(s) hold NaN or Inf ({", ".join(bad[:5])}'
+                f'{", ..." if len(bad) > 5 else ""}); the existing checkpoints and '
+                'last_checkpoint are unchanged. Resume from the last one with a lower lr or '
+                'gradient clipping (default_hooks.checkpoint.check_finite=False saves them '
+                'anyway).')
+
     def _save_checkpoint_with_step(self, runner, step, meta):
+        if self.check_finite:
+            self._refuse_nonfinite_weights(runner, step)
         dropped = []
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
                                             and self.keep_ckpt_ids[-1] == step):

@@ -175,7 +175,8 @@ def apply_tta(cfg: Config, task: str) -> None:
     """Wrap ``cfg.model`` in the task's TTA model and give the test set the TTA pipeline.
 
     The config's own ``tta_model`` / ``tta_pipeline`` are used where present; otherwise
-    seg: SegTTAModel over ratios 0.5..1.75 + flip; det: DetTTAModel (or, with a mask
+    seg: SegTTAModel over ratios 0.5..1.75 + flip (as RunningSumSegTTAModel: the views
+    merged as a running sum, in bounded memory); det: DetTTAModel (or, with a mask
     head, mmtransnext's InstanceSegTTAModel) over 3 scales + flip; cls: flip averaging.
     """
     test_dataset = _innermost_dataset(cfg.test_dataloader.dataset)
@@ -196,6 +197,9 @@ def apply_tta(cfg: Config, task: str) -> None:
                 tta_cfg=nms)
     if task == 'det' and cfg.tta_model['type'] == 'InstanceSegTTAModel':
         import mmtransnext.engine.det_tta  # noqa: F401  (registers it; needs mmdet)
+    if task == 'seg' and cfg.tta_model['type'] in ('SegTTAModel', 'mmseg.SegTTAModel'):
+        import mmtransnext.engine.seg_tta  # noqa: F401  (registers it; needs mmseg)
+        cfg.tta_model['type'] = 'RunningSumSegTTAModel'  # same numbers, bounded memory
     cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
     test_dataset.pipeline = cfg.tta_pipeline
 

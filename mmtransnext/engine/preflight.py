@@ -8,6 +8,10 @@ of each dataset a run will read (``data_root`` joined with ``data_prefix``'s ima
 or mmpretrain's ``split``) is searched for one image file; an existing folder without
 any is an error naming the folder and what was expected there. Missing folders are left
 to the dataset classes (their errors name the path).
+
+An output path (test.py ``--out``, the work dir) is checked to be writable before the run:
+the nearest existing folder on its way must be a folder and writable, so that a path under
+a file or in a read-only place is an error naming it, not a failure after the whole test.
 """
 import os
 import os.path as osp
@@ -22,6 +26,36 @@ IMAGE_PREFIX_KEYS = ('img_path', 'img')  # mmseg, mmdet
 
 class EmptyDatasetError(FileNotFoundError):
     """A dataset's image folder holds no image file."""
+
+
+class UnwritablePathError(OSError):
+    """An output path that cannot be written."""
+
+    def __str__(self):
+        return str(self.args[0])
+
+
+def check_writable(path: str, option: str, folder: bool = False) -> None:
+    """Raise :class:`UnwritablePathError` when ``path`` (a file, or with ``folder`` a
+    folder, created with its missing parents) cannot be written; ``option`` names it."""
+    target = osp.abspath(path)
+    if osp.isdir(target) != folder and osp.exists(target):
+        what = 'a folder' if osp.isdir(target) else 'a file'
+        raise UnwritablePathError(f'{option} {path}: {target} is {what}; give '
+                                  f'{"a folder" if folder else "a file path"} (nothing was run)')
+    probe = target if folder else osp.dirname(target)
+    while not osp.exists(probe):
+        probe = osp.dirname(probe)
+    if not osp.isdir(probe):
+        raise UnwritablePathError(f'{option} {path}: {probe} is a file, so nothing can be '
+                                  'written under it; give another path (nothing was run)')
+    if osp.isfile(target):  # an existing file is written over
+        probe, mode = target, os.W_OK
+    else:  # a new entry in the folder
+        mode = os.W_OK | os.X_OK
+    if not os.access(probe, mode):
+        raise UnwritablePathError(f'{option} {path}: {probe} is not writable by this user; '
+                                  'give a writable path (nothing was run)')
 
 
 def _datasets(dataset_cfg) -> Iterator[dict]:

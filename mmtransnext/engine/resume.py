@@ -151,12 +151,13 @@ def _newest_complete(work_dir: str, template: str) -> Tuple[Optional[str], Optio
     return None, None
 
 
-def resolve_resume(cfg) -> None:
+def resolve_resume(cfg) -> Optional[dict]:
     """``--resume``: set ``cfg.load_from`` to the checkpoint to continue from (or switch
     resuming off when the work dir holds none), refuse a resume that would overwrite a
-    later checkpoint, and take the checkpoint's random seed."""
+    later checkpoint, and take the checkpoint's random seed. Returns the checkpoint's
+    ``meta`` (None when not resuming or unreadable)."""
     if not cfg.get('resume'):
-        return
+        return None
     template, by_epoch = checkpoint_template(cfg)
     path = cfg.get('load_from')
     if path:
@@ -167,11 +168,11 @@ def resolve_resume(cfg) -> None:
             _warn(f'--resume: no checkpoint in {cfg.work_dir}; training starts from the '
                   'beginning')
             cfg.resume = False
-            return
+            return None
         print_log(f'--resume: continuing from {path}', logger='current')
         cfg.load_from = path
     if meta is None:  # tools/train.py reports what is wrong with it when it loads it
-        return
+        return None
     step = meta['epoch' if by_epoch else 'iter']
     later = sorted(p for p, s in scan_checkpoints(cfg.work_dir, template).items()
                    if s > step and osp.abspath(p) != osp.abspath(path))
@@ -190,3 +191,4 @@ def resolve_resume(cfg) -> None:
                   f'{randomness["seed"]}; continuing with {seed}')
         randomness['seed'] = seed
         cfg.randomness = randomness
+    return meta

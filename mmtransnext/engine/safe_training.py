@@ -1,15 +1,23 @@
 """What tools/train.py and tools/test.py switch on so that no run loses work or data:
-atomic checkpoints and a movable ``last_checkpoint`` (SafeCheckpointHook), exact resume
-(RNGStateHook), a safe choice of the checkpoint to resume from (resume.py) and a run
-folder of its own per run (run_dir.py)."""
+atomic checkpoints that are never non-finite and a ``last_checkpoint`` that mmengine reads
+from anywhere (SafeCheckpointHook), exact resume (RNGStateHook), a safe choice of the
+checkpoint to resume from (resume.py), a run folder of its own per run (run_dir.py), one
+training run per work dir (work_dir_lock.py), the non-finite loss guard
+(NonFiniteGuardHook) and a checkpoint on preemption signals (PreemptionHook); tools/train.py
+adds the last two."""
+from typing import Optional
+
 from mmengine.fileio import register_backend
 from mmengine.registry import HOOKS, RUNNERS
 
 from .atomic_checkpoint import AtomicLocalBackend
 from .checkpoint_hook import ATOMIC_BACKEND, SafeCheckpointHook
-from .resume import resolve_resume
+from .nonfinite_guard import NonFiniteGuardHook
+from .preemption import PreemptionHook
+from .resume import checkpoint_template, resolve_resume
 from .rng_state import RNGStateHook
 from .run_dir import UniqueRunDirRunner, use_unique_run_dir
+from .work_dir_lock import check_work_dir_owner, lock_work_dir
 
 _PLAIN_CHECKPOINT_HOOKS = ('CheckpointHook', 'mmengine.CheckpointHook')
 
@@ -17,12 +25,15 @@ _PLAIN_CHECKPOINT_HOOKS = ('CheckpointHook', 'mmengine.CheckpointHook')
 def register_safe_training() -> None:
     HOOKS.register_module(name='SafeCheckpointHook', module=SafeCheckpointHook, force=True)
     HOOKS.register_module(name='RNGStateHook', module=RNGStateHook, force=True)
+    HOOKS.register_module(name='NonFiniteGuardHook', module=NonFiniteGuardHook, force=True)
+    HOOKS.register_module(name='PreemptionHook', module=PreemptionHook, force=True)
     RUNNERS.register_module(name='UniqueRunDirRunner', module=UniqueRunDirRunner, force=True)
     register_backend(ATOMIC_BACKEND['backend'], AtomicLocalBackend, force=True)
 
 
-def setup_safe_training(cfg) -> None:
-    """tools/train.py: after the config is complete (``--resume`` applied)."""
+def setup_safe_training(cfg) -> Optional[dict]:
+    """tools/train.py: after the config is complete (``--resume`` applied). Returns the
+    meta of the checkpoint the run resumes from (None when it does not resume)."""
     checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
     if checkpoint is not None and checkpoint.get('type') in _PLAIN_CHECKPOINT_HOOKS:
         checkpoint['type'] = 'SafeCheckpointHook'
@@ -31,7 +42,16 @@ def setup_safe_training(cfg) -> None:
         custom.append(dict(type='RNGStateHook'))
     cfg.custom_hooks = custom
     use_unique_run_dir(cfg)
-    resolve_resume(cfg)
+    return resolve_resume(cfg)
+
+
+def claim_work_dir(cfg, overwrite: bool = False) -> None:
+    """tools/train.py, before the runner is built: this run's lock of the work dir, and
+    a new run refused (or, with ``overwrite``, the earlier files moved aside) where the
+    work dir holds another run's checkpoints (work_dir_lock.py)."""
+    lock_work_dir(cfg.work_dir)
+    if not cfg.get('resume'):
+        check_work_dir_owner(cfg.work_dir, checkpoint_template(cfg)[0], overwrite)
 
 
 def setup_safe_testing(cfg) -> None:

@@ -3,7 +3,9 @@ SIGKILL (no clean-up of any kind runs), as set by the environment variable KILL_
 
 * ``iter:N``: at the start of iteration N (1-based), before its batch is trained;
 * ``save:N``: inside the save of the checkpoint of iteration N, after half of its bytes
-  went to the disk.
+  went to the disk;
+* ``term:N``: sends itself SIGTERM (what SLURM sends before preempting) at the start of
+  iteration N; the process is not killed by it when PreemptionHook is in place.
 
 Without KILL_AT the hook does nothing."""
 import os
@@ -43,3 +45,5 @@ class KillHook(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if self.what == 'iter' and runner.iter + 1 == self.step:
             _die()
+        if self.what == 'term' and runner.iter + 1 == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)

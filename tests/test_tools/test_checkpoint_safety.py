@@ -149,7 +149,7 @@ def test_full_disk_keeps_the_older_checkpoint(tmp_path, monkeypatch):
         toy_runner(tmp_path, max_keep_ckpts=1).train()
     files = sorted(p.name for p in tmp_path.iterdir() if p.is_file() and p.suffix != '.py')
     assert files == ['iter_2.pth', 'last_checkpoint'], files  # no temporary either
-    assert (tmp_path / 'last_checkpoint').read_text() == 'iter_2.pth'  # relative
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_2.pth')
     assert find_resume_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
 
 

@@ -104,7 +104,7 @@ def test_kill_in_save_and_in_training_then_exact_resume(config, straight, tmp_pa
     # the save of iteration 4 left only its temporary, half written; iteration 2 intact
     assert sorted(p.name for p in work.glob('iter_*')) == ['iter_2.pth']
     assert [p.name for p in work.glob('.iter_4.pth.*.tmp')]
-    assert (work / 'last_checkpoint').read_text() == 'iter_2.pth'
+    assert (work / 'last_checkpoint').read_text() == str(work / 'iter_2.pth')
 
     proc = _killed(config, work, 'iter:4', '--resume')  # trains iteration 3, dies in 4
     assert 'resumed epoch: 0, iter: 2' in proc.stdout
@@ -115,6 +115,19 @@ def test_kill_in_save_and_in_training_then_exact_resume(config, straight, tmp_pa
     # resumed from iteration 2: the run did train (the state is not iteration 2's)
     assert not torch.equal(*[_load(p)['state_dict']['head.fc.weight']
                              for p in (work / 'iter_2.pth', work / 'iter_4.pth')])
+
+
+def test_sigterm_saves_the_iteration_then_exact_resume(config, straight, tmp_path):
+    """SLURM's SIGTERM before preemption: iteration 3 is finished and saved, the exit
+    status asks for a requeue, and --resume continues bit-identically."""
+    work = tmp_path / 'work'
+    proc = train(config, work, env=tool_env(KILL_AT='term:3'), expect_ok=False)
+    assert proc.returncode == 75, proc.stdout[-3000:]
+    assert 'SIGTERM received: saved iteration 3' in proc.stdout
+    assert sorted(p.name for p in work.glob('iter_*')) == ['iter_2.pth', 'iter_3.pth']
+    proc = train(config, work, '--resume')
+    assert 'resumed epoch: 0, iter: 3' in proc.stdout
+    assert_same_training_state(_load(straight / 'iter_4.pth'), _load(work / 'iter_4.pth'))
 
 
 def test_moved_work_dir_with_damaged_newest_checkpoint(config, straight, tmp_path):

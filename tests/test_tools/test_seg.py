@@ -34,7 +34,7 @@ def test_upernet_aug_test(upernet, mode):
     cfg, ckpt, tmp = upernet
     metrics, proc = test_tool(cfg, ckpt, tmp / f'tta_{mode}', '--aug-test',
                               '--pos-bias', mode)
-    assert "type='SegTTAModel'" in proc.stdout
+    assert "type='RunningSumSegTTAModel'" in proc.stdout  # SegTTAModel, bounded memory
     assert f"position bias of 1 TransNeXt backbone(s) set to '{mode}'" in proc.stdout
     assert _is_number(metrics['mIoU'])
 

@@ -73,7 +73,7 @@ def test_task_detection(config, task):
 
 def test_aug_test_wiring(test_py):
     cfg, task = test_py.build_cfg(test_py.parse_args([str(UPERNET), 'c.pth', '--aug-test']))
-    assert task == 'seg' and cfg.model.type == 'SegTTAModel'
+    assert task == 'seg' and cfg.model.type == 'RunningSumSegTTAModel'
     assert cfg.model.module.backbone.type == 'TransNeXt'
     assert cfg.test_dataloader.dataset.pipeline == cfg.tta_pipeline
 
