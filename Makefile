@@ -32,7 +32,8 @@ OLDEST_TESTS ?= tests/test_ops tests/test_models tests/test_configs tests/test_r
 	tests/test_tools/test_load_errors.py tests/test_tools/test_resume.py \
 	tests/test_tools/test_card_usage.py tests/test_tools/test_seg.py tests/test_tools/test_det.py \
 	tests/test_tools/test_cls.py tests/test_tools/test_onnx_export.py \
-	tests/test_tools/test_install.py
+	tests/test_tools/test_install.py tests/test_tools/test_mmengine_contract.py \
+	tests/test_tools/test_nonfinite_guard.py tests/test_tools/test_seg_tta.py
 
 .PHONY: test test-oldest demo setup clean-ext
 

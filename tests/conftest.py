@@ -13,7 +13,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 def pytest_configure(config):
-    """The ``needs_torch`` marker, and the tools' filters of known upstream warnings, for the in-process tests too (pytest
+    """The ``needs`` marker, and the tools' filters of known upstream warnings, for the in-process tests too (pytest
     sets up the warning filters anew for every phase, from its ini lines). The list is
     loaded by path: importing it through the package would import mmcv and timm, which
     raise some of them, before the filters exist."""
@@ -24,18 +24,22 @@ def pytest_configure(config):
     for line in module.filterwarnings_lines():
         config.addinivalue_line('filterwarnings', line)
     config.addinivalue_line(
-        'markers', 'needs_torch(version, feature): skip on an older torch (make test-oldest), '
-        'with a reason naming the feature and the version it needs')
+        'markers', 'needs(package, version, feature): skip where the package is older (make '
+        'test-oldest), with a reason naming the feature and the version it needs')
 
 
 def pytest_runtest_setup(item):
-    """Skip a test marked ``needs_torch((2, 4), 'torch.library.opcheck')`` on an older torch."""
-    from mmtransnext.compat import torch_at_least
-    for mark in item.iter_markers('needs_torch'):
-        version, feature = mark.args
-        if not torch_at_least(*version):
-            pytest.skip(f'{feature} needs torch >= {".".join(map(str, version))} '
-                        f'(this is {torch.__version__})')
+    """Skip a test marked ``needs('torch', (2, 4), 'torch.library.opcheck')`` where the
+    installed package is older."""
+    from importlib.metadata import version as installed_version
+
+    from mmtransnext.compat import version_tuple
+    for mark in item.iter_markers('needs'):
+        package, version, feature = mark.args
+        found = installed_version(package)
+        if version_tuple(found) < tuple(version):
+            pytest.skip(f'{feature} needs {package} >= {".".join(map(str, version))} '
+                        f'(this is {found})')
 
 
 def load_golden(path):

@@ -82,6 +82,7 @@ def test_forward_features_is_the_last_map_and_head_pools_it():
         torch.testing.assert_close(model(x), model.head(pooled))
 
 
+@pytest.mark.needs('timm', (1, 0, 12), 'timm.optim.param_groups_weight_decay')
 def test_no_weight_decay_matches_the_mm_optimizer_config():
     custom_keys = Config.fromfile(OPTIM_CFG).transnext_paramwise_cfg['custom_keys']
     assert {k for k, v in custom_keys.items() if v.get('decay_mult') == 0.0} == \

@@ -89,6 +89,11 @@ def test_timm_model_suite_passes_for_transnext(tmp_path):
     summary = '\n'.join(f'{f}: {dict(c)}' for f, c in sorted(counts.items()))
     print(f'timm {timm.__version__} tests/test_models.py on transnext_*:\n{summary}')
     assert res.returncode == 0, output
+    # the functions of EXPECTED_CASES that this timm's file has (1.0.3 predates
+    # test_prune_intermediate_layers_contract); forward and backward are in every version
+    source = test_file.read_text()
+    expected = {f: n for f, n in EXPECTED_CASES.items() if f'def {f}(' in source}
+    assert {'test_model_forward', 'test_model_backward'} <= expected.keys()
     assert {f: dict(c) for f, c in counts.items()} == {
-        f: {'passed': n} for f, n in EXPECTED_CASES.items()}, summary
+        f: {'passed': n} for f, n in expected.items()}, summary
     assert set(MODEL_NAMES) <= set(timm.list_models('transnext_*'))

@@ -82,7 +82,7 @@ def test_backward_bitwise_deterministic():
             assert torch.equal(x, y), name
 
 
-@pytest.mark.needs_torch((2, 4), 'torch.library.opcheck')
+@pytest.mark.needs('torch', (2, 4), 'torch.library.opcheck')
 def test_opcheck():
     H, W, ks, pool_hw = 5, 6, 3, (2, 3)
     a = make_attention_inputs(2, 2, H, W, 4, ks, pool_hw, requires_grad=True)

@@ -31,7 +31,7 @@ def _run(fn, attn, x, H, W):
     return out, grads
 
 
-@pytest.mark.needs_torch((2, 2), 'torch.compile on Python 3.11 (2.1) with '
+@pytest.mark.needs('torch', (2, 2), 'torch.compile on Python 3.11 (2.1) with '
                          'torch._dynamo.lookup_backend')
 @requires_ext
 @pytest.mark.filterwarnings('ignore:Dynamo detected a call to a `functools.lru_cache`')

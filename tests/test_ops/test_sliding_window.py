@@ -139,7 +139,7 @@ def test_rpb_grad_deterministic():
 
 # -- torch.library.opcheck ----------------------------------------------------------------
 
-@pytest.mark.needs_torch((2, 4), 'torch.library.opcheck')
+@pytest.mark.needs('torch', (2, 4), 'torch.library.opcheck')
 @requires_ext
 @pytest.mark.parametrize('ks', [3, 5])
 def test_opcheck(ks):

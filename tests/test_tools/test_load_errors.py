@@ -207,7 +207,7 @@ def fresh_process_loading():
     CheckpointLoader._schemes[''] = saved_loader
 
 
-@pytest.mark.needs_torch((2, 6), "torch.load's weights_only default")
+@pytest.mark.needs('torch', (2, 6), "torch.load's weights_only default")
 def test_training_checkpoint_read_by_every_reader(cls_run, fresh_process_loading):
     from mmengine.runner import load_checkpoint
     from mmtransnext.registry import register_all_modules

@@ -25,7 +25,7 @@ def no_allow_list():
     torch.serialization.add_safe_globals(saved)
 
 
-@pytest.mark.needs_torch((2, 6), "torch.load's weights_only default")
+@pytest.mark.needs('torch', (2, 6), "torch.load's weights_only default")
 def test_needed_without_it_and_enough_with_it(cls_run, no_allow_list):
     ckpt = cls_run['checkpoint']
     # without the allow-list torch refuses the checkpoint mmengine wrote
@@ -87,7 +87,7 @@ def _name(entry):
     return f'{entry.__module__}.{entry.__qualname__}'
 
 
-@pytest.mark.needs_torch((2, 5), 'torch._weights_only_unpickler.get_globals_in_pkl')
+@pytest.mark.needs('torch', (2, 5), 'torch._weights_only_unpickler.get_globals_in_pkl')
 def test_allow_list_is_exact(cls_run):
     """The allow-list holds exactly the globals an mmengine checkpoint needs beyond
     torch's defaults, and builtins.getattr only as the restricted stand-in."""
