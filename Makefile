@@ -39,17 +39,22 @@ OLDEST_TESTS ?= tests/test_ops tests/test_models tests/test_configs tests/test_r
 
 setup: $(VENV)/.ext
 
-# The pinned stack. mmcv has no wheel on PyPI for this torch: it is built from source once
-# (about 8 min on 2 cores) against the installed torch; pip's wheel cache serves later venvs.
+# A pinned stack: $(1) the venv, $(2) its pip install with the constraints. mmcv has no
+# wheel on PyPI for these torch versions: it is built from source once (about 8-13 min on 2
+# cores) against the installed torch; pip's wheel cache serves later venvs.
+define install_stack
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(2) setuptools wheel ninja numpy
+	$(2) torch torchvision
+	$(2) mmengine opencv-python
+	MAX_JOBS=$(MAX_JOBS) FORCE_CUDA=0 $(2) --no-build-isolation mmcv
+	$(2) -r requirements/runtime.txt -r requirements/tests.txt -r requirements/deploy.txt
+	touch $@
+endef
+
 $(VENV)/.stack: requirements/constraints.txt requirements/runtime.txt requirements/tests.txt \
 		requirements/deploy.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) setuptools wheel ninja numpy
-	$(PIP) torch torchvision
-	$(PIP) mmengine opencv-python
-	MAX_JOBS=$(MAX_JOBS) FORCE_CUDA=0 $(PIP) --no-build-isolation mmcv
-	$(PIP) -r requirements/runtime.txt -r requirements/tests.txt -r requirements/deploy.txt
-	touch $@
+	$(call install_stack,$(VENV),$(PIP))
 
 # mmtransnext itself, editable, with its compiled ops (mmtransnext._ext).
 $(VENV)/.ext: $(VENV)/.stack $(EXT_SOURCES)
@@ -58,13 +63,7 @@ $(VENV)/.ext: $(VENV)/.stack $(EXT_SOURCES)
 
 $(VENV_OLD)/.stack: requirements/constraints-oldest.txt requirements/runtime.txt \
 		requirements/tests.txt requirements/deploy.txt
-	test -x $(PY_OLD) || $(PYTHON) -m venv $(VENV_OLD)
-	$(PIP_OLD) setuptools wheel ninja numpy
-	$(PIP_OLD) torch torchvision
-	$(PIP_OLD) mmengine opencv-python
-	MAX_JOBS=$(MAX_JOBS) FORCE_CUDA=0 $(PIP_OLD) --no-build-isolation mmcv
-	$(PIP_OLD) -r requirements/runtime.txt -r requirements/tests.txt -r requirements/deploy.txt
-	touch $@
+	$(call install_stack,$(VENV_OLD),$(PIP_OLD))
 
 $(VENV_OLD)/.ext: $(VENV_OLD)/.stack $(SOURCES)
 	mkdir -p $(OLD_SRC)

@@ -18,6 +18,7 @@ register_autograd                                       Autograd keys (:mod:`.op
 add_safe_globals (weights_only     torch 2.4            an allow-list unpickler with the same
 allow-list)                                             list (:mod:`.utils.allowlist_unpickler`)
 torch.load(mmap=True)              torch 2.1            a plain read
+torch.onnx.export(dynamo=...)      torch 2.5            the TorchScript exporter is the only one
 mmengine.device.is_musa_available  mmengine 0.10.3      False (no MUSA support)
 timm.layers.register_notrace_...   timm 1.0.16          timm.models._features_fx's
 Triton kernels (MIN_TRITON)        triton 3.0           not offered (:mod:`.ops.triton_support`)
@@ -100,16 +101,16 @@ def check(cond, message: Callable[[], str]) -> None:
 
 def autocast_dtype(device_type: str) -> Optional[torch.dtype]:
     """The autocast dtype when autocast is on for ``device_type`` ('cpu' or 'cuda'), else
-    None."""
+    None (always for other devices, e.g. 'meta', which autocast does not know)."""
+    if device_type not in ('cpu', 'cuda'):
+        return None
     if torch_at_least(2, 4):
         if not torch.is_autocast_enabled(device_type):
             return None
         return torch.get_autocast_dtype(device_type)
     if device_type == 'cpu':
         return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
-    if device_type == 'cuda':
-        return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
-    return None
+    return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
 
 
 @functools.lru_cache(maxsize=None)
@@ -146,6 +147,15 @@ def below_autograd():
 #: torch.library.register_fake / register_autograd (torch >= 2.4).
 HAS_OP_REGISTRATION_API = all(hasattr(torch.library, name)
                               for name in ('register_fake', 'register_autograd', 'opcheck'))
+
+# -- ONNX ------------------------------------------------------------------------------------
+
+def torchscript_onnx_exporter() -> dict:
+    """The keyword arguments of ``torch.onnx.export`` that pick the TorchScript-based
+    exporter: ``dynamo=False`` from torch 2.5 (which has both); nothing before, where it is
+    the only one."""
+    return {'dynamo': False} if torch_at_least(2, 5) else {}
+
 
 # -- checkpoints -----------------------------------------------------------------------------
 
@@ -202,6 +212,6 @@ def is_musa_available() -> bool:
 __all__ = ['COMPILE_SUPPORTED', 'HAS_LOAD_MMAP', 'HAS_OP_REGISTRATION_API', 'HAS_SAFE_GLOBALS',
            'TORCH_VERSION', 'assume_constant_result', 'autocast_dtype', 'below_autograd', 'check',
            'gelu_backward_needs_contiguous_grad', 'timm_register_notrace_module',
-           'MIN_TRITON', 'triton_version',
+           'MIN_TRITON', 'torchscript_onnx_exporter', 'triton_version',
            'is_compiling', 'is_fx_tracing', 'is_musa_available',
            'torch_at_least', 'version_tuple']

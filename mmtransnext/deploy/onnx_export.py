@@ -18,6 +18,7 @@ import warnings
 
 import torch
 
+from mmtransnext.compat import torchscript_onnx_exporter
 from mmtransnext.models.backbones.transnext import check_input
 from .adaptive_pool import exact_adaptive_pool
 from .frozen_bias import frozen_position_bias
@@ -55,7 +56,7 @@ def export_onnx(graph, x, path, opset=OPSET):
         # "converting a tensor to a Python value": sizes become constants, as intended
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         names = graph.output_names(graph(x))
-        torch.onnx.export(graph, (x,), path, dynamo=False, opset_version=opset,
+        torch.onnx.export(graph, (x,), path, opset_version=opset, **torchscript_onnx_exporter(),
                           do_constant_folding=True, input_names=[INPUT_NAME],
                           output_names=names)
     fold_constants(path)

@@ -22,6 +22,7 @@ import mmtransnext.engine.resume as resume
 from mmtransnext.engine.resume import find_resume_checkpoint, resolve_resume
 from mmtransnext.engine.rng_state import capture_rng_state, restore_rng_state
 from mmtransnext.engine.run_dir import UniqueRunDirRunner, reserve_run_dir
+from mmtransnext.utils.safe_load import torch_load_allowed
 
 
 # ---------------------------------------------------------------- a toy training
@@ -86,7 +87,7 @@ def toy_runner(work_dir, max_iters=4, resume_from=None, rng_hook=True, max_keep_
 
 
 def _state(path):
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    ckpt = torch_load_allowed(path)
     return [*ckpt['state_dict'].values(),
             *[t for s in ckpt['optimizer']['state'].values() for t in s.values()]]
 

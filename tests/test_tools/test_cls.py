@@ -7,12 +7,12 @@ import torch
 
 from tools_testing import cls_config, test_tool, train
 from tools_testing import cls_run, imagenet64, toy_root  # noqa: F401 (fixtures)
-from mmtransnext.utils.safe_load import enable_safe_load
+from mmtransnext.utils.safe_load import enable_safe_load, torch_load_allowed
 
 
 def test_train_test(cls_run):
     enable_safe_load()
-    ckpt = torch.load(cls_run['checkpoint'], map_location='cpu', weights_only=True)
+    ckpt = torch_load_allowed(cls_run['checkpoint'])
     keys = ckpt['state_dict'].keys()
     assert 'head.fc.weight' in keys and 'backbone.block1.0.attn.temperature' in keys
     out = cls_run['tmp'] / 'preds.pkl'

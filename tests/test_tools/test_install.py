@@ -4,9 +4,9 @@ scratch environment on top of that venv (``pip install --target``, first on PYTH
 used from a directory outside the repo, it imports, builds a model from a config that
 inherits ``mmtransnext::...``, and its op matches the torch path."""
 import os
+import shutil
 import subprocess
 import sys
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -53,23 +53,17 @@ def _env():
     return {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
 
 
-def _tracked_tree(dst: Path) -> Path:
-    """The repo's files (tracked and new, not ignored) copied to ``dst``: the build writes
-    build/ and mmtransnext/.mim there, not in the checkout."""
-    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=ROOT,
-                           check=True, capture_output=True, text=True).stdout.split('\n')
-    archive = dst.with_suffix('.tar')
-    with tarfile.open(archive, 'w') as tar:
-        for name in filter(None, files):
-            if (ROOT / name).is_file():
-                tar.add(ROOT / name, arcname=name)
-    with tarfile.open(archive) as tar:
-        tar.extractall(dst)
+def _source_tree(dst: Path) -> Path:
+    """The checkout's sources copied to ``dst`` (builds, venvs, caches and the compiled
+    module left out): the build writes build/ and mmtransnext/.mim there, not here."""
+    skip = shutil.ignore_patterns('.git', '.venv*', 'build', '.cache', 'work_dirs', 'data',
+                                  '*.so', '__pycache__', '*.egg-info', '.mim', '.pytest_cache')
+    shutil.copytree(ROOT, dst, ignore=skip)
     return dst
 
 
 def test_wheel_carries_extension_and_configs_and_works_outside_the_repo(tmp_path):
-    source = _tracked_tree(tmp_path / 'src')
+    source = _source_tree(tmp_path / 'src')
     wheels = tmp_path / 'wheels'
     build = subprocess.run(
         [sys.executable, '-m', 'pip', 'wheel', '--no-build-isolation', '--no-deps', '-q',

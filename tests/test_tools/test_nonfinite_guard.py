@@ -6,6 +6,7 @@ import torch
 from mmengine.config import Config
 
 from mmtransnext.engine.nonfinite_guard import NonFiniteGuardHook, use_nonfinite_guard
+from mmtransnext.utils.safe_load import torch_load_allowed
 from test_checkpoint_safety import DropModel
 from test_mmengine_contract import plain_runner
 from tools_testing import CONFIGS, load_tool
@@ -46,7 +47,7 @@ def _files(work):
 
 
 def _finite(path):
-    state = torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    state = torch_load_allowed(path)['state_dict']
     return all(torch.isfinite(t).all() for t in state.values())
 
 

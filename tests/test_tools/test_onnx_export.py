@@ -10,6 +10,7 @@ import torch
 from tools_testing import (ROOT, cls_config, dino_config, mask2former_config,
                            mask_rcnn_config, upernet_config)
 
+from mmtransnext.compat import torchscript_onnx_exporter
 from mmtransnext.deploy.onnx_export import constant_nodes, custom_ops
 from mmtransnext.deploy.ort_check import TOLERANCE, compare, ort_session
 from mmtransnext.ops import ext_loader, sliding_window_av, sliding_window_qk
@@ -103,7 +104,7 @@ def test_export_guard_keeps_compiled_ops_out(tmp_path, monkeypatch):
     assert ext_loader.load() is not None, ext_loader.load_error()
     module, q = WindowOps(), torch.randn(1, 2, 30, 4)
     path = tmp_path / 'ops.onnx'
-    torch.onnx.export(module, (q,), path, dynamo=False, opset_version=17)
+    torch.onnx.export(module, (q,), path, opset_version=17, **torchscript_onnx_exporter())
     model = onnx.load(path)
     assert custom_ops(model) == []
     got = ort_session(path, threads=1).run(None, {model.graph.input[0].name: q.numpy()})[0]
@@ -112,7 +113,8 @@ def test_export_guard_keeps_compiled_ops_out(tmp_path, monkeypatch):
     from mmtransnext.ops import sliding_window
     monkeypatch.setattr(sliding_window, 'tracing_for_export', lambda: False)
     with pytest.raises(Exception, match='mmtransnext'):
-        torch.onnx.export(module, (q,), tmp_path / 'raw.onnx', dynamo=False, opset_version=17)
+        torch.onnx.export(module, (q,), tmp_path / 'raw.onnx', opset_version=17,
+                          **torchscript_onnx_exporter())
 
 
 @pytest.mark.parametrize('extra, message', [

@@ -10,6 +10,7 @@ import torch
 from mmengine.hooks import Hook
 
 from mmtransnext.engine.preemption import REQUEUE_EXIT_CODE, Preempted, PreemptionHook
+from mmtransnext.utils.safe_load import torch_load_allowed
 from test_checkpoint_safety import _same, _state
 from test_mmengine_contract import plain_runner
 from tools_testing import TOOLS, run, tool_env
@@ -49,7 +50,7 @@ def test_signal_saves_the_iteration_and_resume_is_exact(tmp_path, handlers, sign
     assert info.value.code == REQUEUE_EXIT_CODE
     assert sorted(p.name for p in work.glob('iter_*')) == ['iter_2.pth', 'iter_3.pth']
     assert (work / 'last_checkpoint').read_text() == str(work / 'iter_3.pth')
-    assert torch.load(work / 'iter_3.pth', weights_only=True)['meta']['iter'] == 3
+    assert torch_load_allowed(work / 'iter_3.pth')['meta']['iter'] == 3
     _runner(work, resume=True).train()
     assert _same(_state(tmp_path / 'straight' / 'iter_4.pth'), _state(work / 'iter_4.pth'))
 

@@ -11,7 +11,8 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
 from mmtransnext.utils.safe_load import (enable_safe_load, history_buffer_method,
-                                          mmengine_checkpoint_globals, numeric_dtype_classes)
+                                          mmengine_checkpoint_globals, numeric_dtype_classes,
+                                          torch_load_allowed)
 from tools_testing import cls_run, imagenet64, toy_root  # noqa: F401 (fixtures)
 
 
@@ -41,8 +42,7 @@ def test_needed_without_it_and_enough_with_it(cls_run, no_allow_list):
 
 
 def test_checkpoint_contents(cls_run):
-    enable_safe_load()
-    ckpt = torch.load(cls_run['checkpoint'], map_location='cpu', weights_only=True)
+    ckpt = torch_load_allowed(cls_run['checkpoint'])  # weights_only + the allow-list
     scalars = ckpt['message_hub']['log_scalars']
     assert isinstance(scalars['train/loss'], HistoryBuffer)
     assert scalars['train/loss'].current() > 0
@@ -79,6 +79,8 @@ def test_still_refuses_other_objects(tmp_path, obj):
     torch.save({'state_dict': {'w': torch.zeros(1)}, 'extra': obj}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path, weights_only=True)
+    with pytest.raises(pickle.UnpicklingError):  # the allow-list route of every torch
+        torch_load_allowed(path)
 
 
 def _name(entry):
