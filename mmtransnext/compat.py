@@ -20,6 +20,8 @@ allow-list)                                             list (:mod:`.utils.allow
 torch.load(mmap=True)              torch 2.1            a plain read
 torch.onnx.export(dynamo=...)      torch 2.5            the TorchScript exporter is the only one
 mmengine.device.is_musa_available  mmengine 0.10.3      False (no MUSA support)
+CheckpointHook._save_checkpoint_   mmengine 0.8         SafeCheckpointHook routes every save
+with_step, keep_ckpt_ids                                through it itself (no version test)
 timm.layers.register_notrace_...   timm 1.0.16          timm.models._features_fx's
 Triton kernels (MIN_TRITON)        triton 3.0           not offered (:mod:`.ops.triton_support`)
 GELU backward, strided gradient    right in 2.12.1      probed (wrong in 2.0.1 on CPU): the

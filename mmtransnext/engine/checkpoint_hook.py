@@ -17,6 +17,7 @@
 tools/train.py puts it in place of ``default_hooks.checkpoint`` (same arguments).
 """
 import os.path as osp
+from collections import deque
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
@@ -66,6 +67,23 @@ class SafeCheckpointHook(CheckpointHook):
                 'last_checkpoint are unchanged. Resume from the last one with a lower lr or '
                 'gradient clipping (default_hooks.checkpoint.check_finite=False saves them '
                 'anyway).')
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if self.max_keep_ckpts > 0 and not hasattr(self, 'keep_ckpt_ids'):  # mmengine < 0.8
+            self.keep_ckpt_ids = deque(runner.message_hub.get_info('keep_ckpt_ids', []),
+                                       self.max_keep_ckpts)
+
+    def _save_checkpoint(self, runner) -> None:
+        """Every interval save goes through :meth:`_save_checkpoint_with_step`, as mmengine
+        >= 0.8 does (mmengine 0.7 saved inline, past the safeguards)."""
+        if self.by_epoch:
+            step = runner.epoch + 1
+            meta = dict(epoch=step, iter=runner.iter)
+        else:
+            step = runner.iter + 1
+            meta = dict(epoch=runner.epoch, iter=step)
+        self._save_checkpoint_with_step(runner, step, meta)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         if self.check_finite:

@@ -97,7 +97,8 @@ class PreemptionHook(Hook):
                       'checkpoint of the interrupted epoch (resume continues from the last '
                       'epoch checkpoint)', logger='current', level=logging.WARNING)
             raise Preempted(self.exit_code)
-        if osp.basename(str(hook.last_ckpt)) != hook.filename_tmpl.format(step):
+        last = getattr(hook, 'last_ckpt', None)  # mmengine 0.7 sets it at the first save
+        if osp.basename(str(last)) != hook.filename_tmpl.format(step):
             hook._save_checkpoint_with_step(runner, step, dict(epoch=runner.epoch, iter=step))
         saved = hook.last_ckpt
         print_log(f'{self.received or "a preemption signal"} received: saved iteration '

@@ -12,6 +12,7 @@ that ``add_safe_globals`` enforces on newer torch, enforced by ``find_class``.
 """
 import _compat_pickle
 import codecs
+import collections
 import pickle
 from typing import Dict, Iterable
 
@@ -26,7 +27,7 @@ def _pickle_name(entry) -> tuple:
 
 def allowed_by_name(extra: Iterable) -> Dict[str, object]:
     """torch's weights_only globals, every torch dtype, ``codecs.encode`` (how protocol 2
-    pickles bytes), set / frozenset / bytearray and ``extra`` (objects or (object, name)
+    pickles bytes), set / frozenset / bytearray / Counter and ``extra`` (objects or (object, name)
     pairs), by pickle name."""
     from torch import _weights_only_unpickler
     allowed = dict(_weights_only_unpickler._get_allowed_globals())
@@ -35,6 +36,7 @@ def allowed_by_name(extra: Iterable) -> Dict[str, object]:
     allowed['_codecs.encode'] = codecs.encode
     # plain containers that newer torch's weights_only loading accepts too
     allowed.update({f'builtins.{t.__name__}': t for t in (set, frozenset, bytearray)})
+    allowed['collections.Counter'] = collections.Counter  # epoch-based runs' message hub
     allowed.update(_pickle_name(entry) for entry in extra)
     return allowed
 

@@ -48,8 +48,15 @@ def exported(name, mode, tmp_path_factory):
     return _EXPORTS[name, mode]
 
 
+# mmseg 1.0.0's Mask2FormerHead.predict builds data samples that torch's tracer refuses
+# ("Named tensors are not supported with the tracer"); tested with mmseg 1.2.2
+MASK2FORMER_EXPORT = pytest.mark.needs('mmsegmentation', (1, 2, 2),
+                                       "tracing mmseg's Mask2FormerHead.predict")
+
+
 @pytest.mark.parametrize('mode', ['interpolate', 'extrapolate'])
-@pytest.mark.parametrize('name', list(MODELS))
+@pytest.mark.parametrize('name', [pytest.param(n, marks=MASK2FORMER_EXPORT)
+                                  if n == 'mask2former' else n for n in MODELS])
 def test_onnxruntime_parity(name, mode, tmp_path_factory):
     # the compiled ops are present: the export guard, not their absence, keeps them out
     assert ext_loader.load() is not None, ext_loader.load_error()
