@@ -20,6 +20,7 @@ allow-list)                                             list (:mod:`.utils.allow
 torch.load(mmap=True)              torch 2.1            a plain read
 torch.onnx.export(dynamo=...)      torch 2.5            the TorchScript exporter is the only one
 mmengine.device.is_musa_available  mmengine 0.10.3      False (no MUSA support)
+resume skips the trained batches   mmengine 0.10.3      RNGStateHook's iterator skips them
 CheckpointHook._save_checkpoint_   mmengine 0.8         SafeCheckpointHook routes every save
 with_step, keep_ckpt_ids                                through it itself (no version test)
 timm.layers.register_notrace_...   timm 1.0.16          timm.models._features_fx's
@@ -201,6 +202,18 @@ def timm_register_notrace_module():
 
 # -- mmengine ----------------------------------------------------------------------------------
 
+def mmengine_at_least(*version: int) -> bool:
+    import mmengine
+    return version_tuple(mmengine.__version__) >= tuple(version)
+
+
+def loop_skips_trained_batches() -> bool:
+    """Whether mmengine's IterBasedTrainLoop advances the dataloader past the batches
+    already trained when it resumes (mmengine >= 0.10.3); before it, the resumed run would
+    train the first batches again unless the caller skips them (engine/rng_state.py)."""
+    return mmengine_at_least(0, 10, 3)
+
+
 def is_musa_available() -> bool:
     """mmengine.device.is_musa_available (mmengine >= 0.10.3); False before it, which
     knows no MUSA devices."""
@@ -215,5 +228,6 @@ __all__ = ['COMPILE_SUPPORTED', 'HAS_LOAD_MMAP', 'HAS_OP_REGISTRATION_API', 'HAS
            'TORCH_VERSION', 'assume_constant_result', 'autocast_dtype', 'below_autograd', 'check',
            'gelu_backward_needs_contiguous_grad', 'timm_register_notrace_module',
            'MIN_TRITON', 'torchscript_onnx_exporter', 'triton_version',
-           'is_compiling', 'is_fx_tracing', 'is_musa_available',
+           'is_compiling', 'is_fx_tracing', 'is_musa_available', 'loop_skips_trained_batches',
+           'mmengine_at_least',
            'torch_at_least', 'version_tuple']

@@ -23,6 +23,8 @@ from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from mmtransnext.compat import loop_skips_trained_batches
+
 RNG_INFO_KEY = 'rng_state'
 
 
@@ -70,7 +72,8 @@ def training_rng_states(runner) -> list:
 
 class _RestoreAfterSkip:
     """Stands in for an IterBasedTrainLoop's dataloader iterator until the loop has
-    skipped the batches already trained, then restores the RNG states and steps aside."""
+    skipped the batches already trained (or skips them itself, where mmengine's loop does
+    not: before 0.10.3), then restores the RNG states and steps aside."""
 
     def __init__(self, loop, state):
         self._loop, self._iterator, self._state = loop, loop.dataloader_iterator, state
@@ -80,6 +83,10 @@ class _RestoreAfterSkip:
         return self
 
     def __next__(self):
+        if not loop_skips_trained_batches():  # mmengine < 0.10.3 does not: skip them here
+            while self._skip > 0:
+                self._skip -= 1
+                next(self._iterator)
         if self._skip > 0:
             self._skip -= 1
             return next(self._iterator)
