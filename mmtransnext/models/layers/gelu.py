@@ -17,9 +17,14 @@ class GELU(nn.GELU):
         approximate (str): as ``nn.GELU``: 'none' (erf) or 'tanh'.
     """
 
+    def __init__(self, approximate: str = 'none') -> None:
+        super().__init__(approximate)
+        # asked once per process (cached), at build time: forward stays nn.GELU's elsewhere
+        self.contiguous_grad = gelu_backward_needs_contiguous_grad()
+
     def forward(self, x: Tensor) -> Tensor:
         y = super().forward(x)
-        if (not tracing() and y.requires_grad and y.device.type == 'cpu'
-                and gelu_backward_needs_contiguous_grad()):
+        if (self.contiguous_grad and not tracing() and y.requires_grad
+                and y.device.type == 'cpu'):
             y.register_hook(Tensor.contiguous)
         return y
