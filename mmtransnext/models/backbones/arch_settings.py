@@ -18,6 +18,14 @@ ARCH_ZOO = {
                        depths=[2, 2, 15, 2], mlp_ratios=[8, 8, 4, 4],
                        sr_ratios=[16, 8, 4, 2], window_size=[3, 3, 3, 3]),
 }
+PATCH_STRIDES = (4, 2, 2, 2)  # the stem's patch embedding, then one per later stage
+
+
+def stage_stride(index: int) -> int:
+    """Pixels per token at stage ``index`` (0-based): 4, 8, 16, 32."""
+    return PATCH_STRIDES[0] * 2 ** index
+
+
 ALIASES = {'m': 'micro', 't': 'tiny', 's': 'small', 'b': 'base', 'micro_aaaa': 'micro-aaaa'}
 
 

@@ -13,7 +13,7 @@ from mmtransnext.models.layers import (AggregatedAttention, CosineMHSA, LogCPB,
                                        TransNeXtBlock)
 from mmtransnext.models.layers.position_bias import check_pos_bias
 from mmtransnext.utils.checkpoint import load_backbone_checkpoint
-from .arch_settings import resolve_arch
+from .arch_settings import PATCH_STRIDES, resolve_arch, stage_stride
 from .validation import check_backbone_args, check_finite
 
 MIN_INPUT_SIZE = 32
@@ -108,10 +108,10 @@ class TransNeXt(BaseModule):
             dim = settings['embed_dims'][i]
             patch_embed = OverlapPatchEmbed(
                 in_channels if i == 0 else settings['embed_dims'][i - 1], dim,
-                patch_size=7 if i == 0 else 3, stride=4 if i == 0 else 2)
+                patch_size=7 if i == 0 else 3, stride=PATCH_STRIDES[i])
             bias_settings = PositionBiasSettings(
                 img_size=img_size, pretrain_size=pretrain_size, mode=pos_bias,
-                fixed_pool_size=fixed_pool_size, stride=2 ** (i + 2))
+                fixed_pool_size=fixed_pool_size, stride=stage_stride(i))
             blocks = nn.ModuleList([
                 TransNeXtBlock(dim, settings['num_heads'][i], settings['mlp_ratios'][i],
                                settings['sr_ratios'][i], settings['window_size'][i],

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import torch
 
+from mmtransnext.models.backbones.arch_settings import stage_stride
 from mmtransnext.models.layers.position_bias import MIN_PRETRAIN_TOKENS
 from mmtransnext.ops.checks import check_window_size
 
@@ -32,7 +33,7 @@ def _check_int(name: str, value, minimum: int, why: str) -> None:
 
 
 def stage_strides(num_stages: int):
-    return [4 * 2 ** i for i in range(num_stages)]
+    return [stage_stride(i) for i in range(num_stages)]
 
 
 def min_img_size(sr_ratios: Sequence[int]) -> int:

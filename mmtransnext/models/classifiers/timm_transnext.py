@@ -24,6 +24,7 @@ from mmtransnext.compat import timm_register_notrace_module
 from mmtransnext.models.layers import AggregatedAttention, CosineMHSA
 from mmtransnext.utils.checkpoint import unwrap_state_dict
 from mmtransnext.utils.conversion import mmpretrain_to_imagenet
+from mmtransnext.models.backbones.arch_settings import stage_stride
 from .transnext_cls import TransNeXtClassifier
 
 __all__ = ['TimmTransNeXt']
@@ -71,7 +72,7 @@ class TimmTransNeXt(TransNeXtClassifier):
         self.in_chans = in_chans
         self.drop_rate = drop_rate
         self.drop_path_rate = drop_path_rate
-        self.feature_info = [dict(num_chs=dim, reduction=4 * 2 ** i, module=f'norm{i + 1}')
+        self.feature_info = [dict(num_chs=dim, reduction=stage_stride(i), module=f'norm{i + 1}')
                              for i, dim in enumerate(self.embed_dims)]
         self._register_load_state_dict_pre_hook(self._accept_mmpretrain_layout)
 
