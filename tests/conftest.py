@@ -17,7 +17,7 @@ def pytest_configure(config):
     sets up the warning filters anew for every phase, from its ini lines). The list is
     loaded by path: importing it through the package would import mmcv and timm, which
     raise some of them, before the filters exist."""
-    path = Path(__file__).parents[1] / 'mmtransnext/utils/upstream_warnings.py'
+    path = Path(__file__).parents[1] / 'mmtransnext/cli/upstream_warnings.py'
     spec = importlib.util.spec_from_file_location('_upstream_warnings', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

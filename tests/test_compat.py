@@ -14,8 +14,8 @@ import torch.nn as nn
 from mmtransnext import compat
 from mmtransnext.models import TransNeXt
 from mmtransnext.ops import op_registration
-from mmtransnext.utils import safe_load
-from mmtransnext.utils.allowlist_unpickler import allowed_by_name, pickle_module
+from mmtransnext.checkpoint import safe_load
+from mmtransnext.checkpoint.allowlist_unpickler import allowed_by_name, pickle_module
 
 
 def test_version_tuple():

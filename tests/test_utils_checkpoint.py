@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from mmtransnext.models import TransNeXt, TransNeXtClassifier
-from mmtransnext.utils.conversion import imagenet_to_mmpretrain, mmpretrain_to_imagenet
+from mmtransnext.checkpoint.conversion import imagenet_to_mmpretrain, mmpretrain_to_imagenet
 
 ROOT = Path(__file__).resolve().parents[1]
 

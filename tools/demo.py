@@ -17,7 +17,7 @@ count print the same table.
 
 Usage: python tools/demo.py [--iters N] [--seed S] [--threads T] [--work-dir DIR]
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 
@@ -58,7 +58,7 @@ def demo_env(threads, base=None):
 def run(args, env, log_file):
     """Run a tool; the console shows its progress, warnings and errors (ConsoleFilter), the
     whole output goes to ``log_file``. A failure prints the end of that file and stops."""
-    from mmtransnext.utils.console_filter import ConsoleFilter
+    from mmtransnext.cli.console_filter import ConsoleFilter
     print('$ ' + ' '.join(args), flush=True)
     log_file = os.path.join(ROOT, log_file)
     os.makedirs(os.path.dirname(log_file), exist_ok=True)
@@ -114,7 +114,7 @@ def main():
     parser.add_argument('--num-val', type=int, default=50)
     parser.add_argument('--work-dir', default='work_dirs/demo')
     args = parser.parse_args()
-    from mmtransnext.engine.launch import read_test_metrics
+    from mmtransnext.cli.work_dir import read_test_metrics
     env = demo_env(args.threads)
 
     start = time.time()

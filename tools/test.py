@@ -11,7 +11,7 @@ each also flipped (or the config's tta_model / tta_pipeline); det, 3 scales x fl
 --pos-bias switches every TransNeXt in the model (also inside the TTA wrapper) to
 'interpolate', 'extrapolate' or 'linear' for this run.
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 
@@ -20,16 +20,18 @@ import os
 
 from mmengine.config import Config, DictAction
 
+from mmtransnext.checkpoint.strict_load_hook import add_partial_load_argument, use_strict_load
+from mmtransnext.cli.cfg_options import merge_cfg_options
+from mmtransnext.cli.config_values import check_config_values
+from mmtransnext.cli.distributed import setup_distributed, teardown_distributed
+from mmtransnext.cli.preflight import check_run_inputs, check_writable
+from mmtransnext.cli.safe_training import setup_safe_testing
+from mmtransnext.cli.task import init_task_scope
+from mmtransnext.cli.test_options import enable_visualization, set_pos_bias
+from mmtransnext.cli.test_time_aug import apply_tta
+from mmtransnext.cli.work_dir import work_dir_from
 from mmtransnext.datasets.checked_loading import use_checked_loading_in
-from mmtransnext.engine.launch import (apply_tta, enable_visualization, init_task_scope,
-                                       set_pos_bias, setup_distributed, teardown_distributed,
-                                       work_dir_from)
-from mmtransnext.engine.cfg_options import merge_cfg_options
-from mmtransnext.engine.config_values import check_config_values
-from mmtransnext.engine.preflight import check_run_inputs, check_writable
-from mmtransnext.engine.safe_training import setup_safe_testing
-from mmtransnext.engine.strict_load import add_partial_load_argument, use_strict_load
-from mmtransnext.utils.safe_load import enable_safe_load
+from mmtransnext.models.layers import POS_BIAS_MODES
 
 
 def parse_args(argv=None):
@@ -44,7 +46,7 @@ def parse_args(argv=None):
                         'relative path lies inside the work dir')
     parser.add_argument('--aug-test', action='store_true',
                         help='test-time augmentation: multi-scale + flip')
-    parser.add_argument('--pos-bias', choices=['interpolate', 'extrapolate', 'linear'],
+    parser.add_argument('--pos-bias', choices=POS_BIAS_MODES,
                         help="override the backbone's position-bias mode for this run")
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
@@ -105,7 +107,6 @@ def add_dump_metric(runner, task, out):
 
 def main(argv=None):
     args = parse_args(argv)
-    enable_safe_load()
     cfg, task = build_cfg(args)
     check_run_inputs(cfg, ['test_dataloader'])
     setup_distributed(cfg, args.launcher)

@@ -6,11 +6,11 @@
 The task is read from the config (default_scope, else the model type), so one script
 serves mmdet, mmseg and mmpretrain configs. Checkpoints are loaded with torch.load's
 weights_only=True; mmengine's own checkpoint contents are allow-listed for it
-(mmtransnext/utils/safe_load.py). A run guards itself against NaN losses, a second run in
+(mmtransnext/checkpoint/safe_load.py). A run guards itself against NaN losses, a second run in
 its work dir, preemption signals, bad data files and bad option values; README.md
 ("Reliability") lists each guard and the option that switches it off.
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 
@@ -23,19 +23,20 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
+from mmtransnext.checkpoint.resume_diff import report_config_changes
+from mmtransnext.checkpoint.strict_load_hook import add_partial_load_argument, use_strict_load
+from mmtransnext.cli.cfg_options import merge_cfg_options
+from mmtransnext.cli.config_values import check_config_values
+from mmtransnext.cli.distributed import setup_distributed, teardown_distributed
+from mmtransnext.cli.preflight import check_run_inputs, check_writable
+from mmtransnext.cli.safe_training import claim_work_dir, setup_safe_training
+from mmtransnext.cli.task import init_task_scope
+from mmtransnext.cli.work_dir import work_dir_from
 from mmtransnext.datasets.checked_loading import (BadDataError, scan_dataset,
                                                    use_checked_loading, use_checked_loading_in)
-from mmtransnext.engine.launch import (init_task_scope, setup_distributed, teardown_distributed,
-                                       work_dir_from)
-from mmtransnext.engine.cfg_options import merge_cfg_options
-from mmtransnext.engine.config_values import check_config_values
-from mmtransnext.engine.nonfinite_guard import ACTIONS, DEFAULT_MAX_SKIPS, use_nonfinite_guard
-from mmtransnext.engine.preemption import REQUEUE_EXIT_CODE, use_preemption_save
-from mmtransnext.engine.preflight import check_run_inputs, check_writable
-from mmtransnext.engine.resume_diff import report_config_changes
-from mmtransnext.engine.safe_training import claim_work_dir, setup_safe_training
-from mmtransnext.engine.strict_load import add_partial_load_argument, use_strict_load
-from mmtransnext.utils.safe_load import enable_safe_load
+from mmtransnext.engine.nonfinite_guard_hook import (ACTIONS, DEFAULT_MAX_SKIPS,
+                                                     use_nonfinite_guard)
+from mmtransnext.engine.preemption_hook import REQUEUE_EXIT_CODE, use_preemption_save
 
 TRAIN_LOADERS = ('train_dataloader', 'val_dataloader')
 
@@ -183,7 +184,6 @@ def check_data(cfg, task, loaders=TRAIN_LOADERS):
 
 def main(argv=None):
     args = parse_args(argv)
-    enable_safe_load()
     cfg = build_cfg(args)
     claim_work_dir(cfg, args.overwrite)  # one run per work dir, before anything is written
     check_run_inputs(cfg, TRAIN_LOADERS)

@@ -47,7 +47,6 @@ def describe_read_error(path: str, exc: BaseException) -> str:
     return f'it does not decode as an image ({type(exc).__name__}: {detail[0]})'
 
 
-@TRANSFORMS.register_module(force=True)
 class CheckedLoadImageFromFile(LoadImageFromFile):
     """mmcv's LoadImageFromFile whose failures name the file: a missing, empty or
     undecodable image raises :class:`BadDataError` (``ignore_empty=True`` still skips it).
@@ -110,7 +109,6 @@ def use_checked_loading(cfg, task: str,
     (see the module docstring)."""
     swaps = {name: dict(type='CheckedLoadImageFromFile') for name in IMAGE_LOADERS}
     if task == 'seg':
-        import mmtransnext.datasets.seg_label_checks  # noqa: F401 (registers it; mmseg)
         label = dict(type='CheckedLoadSegAnnotations', **seg_label_settings(cfg))
         swaps.update({name: label for name in SEG_LABEL_LOADERS})
     for loader in loaders:

@@ -1,17 +1,15 @@
 """``CheckedLoadSegAnnotations``: mmseg's LoadAnnotations whose label maps are checked
-where they are read (see checked_loading.py). Importing this module (needs mmseg)
-registers it; tools/train.py and tools/test.py do so for segmentation configs.
+where they are read (see checked_loading.py). It needs mmseg;
+mmtransnext.registry.register_task_modules('seg') registers it.
 """
 from typing import Optional
 
 import numpy as np
-from mmengine.registry import TRANSFORMS
 from mmseg.datasets.transforms import LoadAnnotations
 
 from .checked_loading import DEFAULT_IGNORE_INDEX, BadDataError, describe_read_error
 
 
-@TRANSFORMS.register_module(force=True)
 class CheckedLoadSegAnnotations(LoadAnnotations):
     """mmseg's LoadAnnotations that raises :class:`BadDataError`, naming the label file,
     for a missing or undecodable label map, a label map of another size than its image,

@@ -14,13 +14,21 @@ decoding, NMS) stay outside, as in mmdeploy's flows; the graph takes the normali
 import torch
 import torch.nn as nn
 
-from mmtransnext.utils.mm_config import backbone_of
+from mmtransnext.models.parts import backbone_of
 
 PARTS = ('model', 'backbone')
 
 
 class TaskGraph(nn.Module):
-    """``forward(x)`` returns a tuple of tensors named by ``output_names``."""
+    """The exported graph of a task model: ``forward(x)`` returns a tuple of tensors named
+    by ``output_names``.
+
+    Args:
+        model (nn.Module): A built mmdet / mmseg / mmpretrain model (or a bare TransNeXt).
+        task (str): 'det', 'seg' or 'cls'.
+        part (str): 'model' (the network up to the raw head outputs) or 'backbone' (the
+            TransNeXt feature maps). Defaults to 'model'.
+    """
 
     def __init__(self, model: nn.Module, task: str, part: str = 'model'):
         super().__init__()

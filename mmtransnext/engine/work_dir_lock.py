@@ -25,7 +25,7 @@ from typing import Dict, List
 
 from mmengine.logging import print_log
 
-from .resume import scan_checkpoints
+from mmtransnext.checkpoint.resume import scan_checkpoints
 
 LOCK_NAME = '.train.lock'
 RANK_VARIABLES = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK')

@@ -1,4 +1,5 @@
-"""The ONE dispatch point of aggregated attention's core: fused kernels or torch path.
+"""Dispatch of aggregated attention's core (the window ops are dispatched in
+:mod:`.sliding_window`): fused kernels or torch path.
 
 From the projected tensors (:class:`AttentionInputs`) to the attention output before the
 output projection. ``aggregated_attention`` runs a fused implementation (window and pooled
@@ -36,6 +37,7 @@ from .bias_rows import expand_bias, identity_rows
 from .checks import AGGREGATED_INPUTS, N_FLOAT_INPUTS
 from .export_guard import tracing
 from .sliding_window import _autocast, _use_ext, sliding_window_av, sliding_window_qk
+from .torch_reference import reference_active
 
 FUSED_CHOICES = ('1', '0', 'triton')
 
@@ -106,7 +108,7 @@ def _compute_dtype(tensor):
 def fused_impl(tensor, height: int, width: int, pool_hw: Tuple[int, int],
                dropout_active: bool = False) -> Optional[str]:
     """'triton', 'ext' or None (the torch path) for these inputs (see the module doc)."""
-    if dropout_active or tracing() or self_check.reference_active():
+    if dropout_active or tracing() or reference_active():
         return None
     fused = requested_fused()
     if fused == '0' or pool_hw[0] > height or pool_hw[1] > width:

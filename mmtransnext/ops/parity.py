@@ -4,7 +4,7 @@ The one copy of the comparison that ``tools/analysis_tools/check_ops.py`` prints
 kernel and shape, and that the run-time self-check (:mod:`.self_check`) runs once per
 implementation, device and dtype. A kernel is (input names, inputs, compiled call, torch
 call); the torch call runs on fp32 copies of the same (rounded) inputs, under
-:func:`.self_check.torch_reference`, so no compiled code takes part in the reference.
+:func:`.torch_reference.torch_reference`, so no compiled code takes part in the reference.
 """
 import torch
 
@@ -12,6 +12,7 @@ from .attention import AttentionInputs, aggregated_attention_torch
 from .checks import acc_dtype
 from .sliding_window_torch import sliding_av_torch, sliding_qk_torch
 from .testing import attention_inputs, window_inputs
+from .torch_reference import torch_reference
 
 # per-element tolerance (abs and rel) per dtype; gradients that sum over tokens get 10x
 TOLS = {torch.float64: 1e-9, torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 3e-2}
@@ -91,7 +92,6 @@ def check_case(kernel, shape, dtype, device, deterministic=True):
     """[(what, error ratio)] of one kernel / shape / dtype; ratio > 1 is a mismatch. With
     ``deterministic`` (and a kernel that promises it) two backward passes must give equal
     bits."""
-    from .self_check import torch_reference
     names, args, ext, ref = KERNELS[kernel](shape, dtype, device)
     tol = TOLS[dtype]
     ref_args = tuple(t.detach().to(acc_dtype(t.dtype)).requires_grad_() for t in args)

@@ -37,25 +37,10 @@ NAMES = {'triton': 'the Triton kernels of the fused aggregated attention (MMTRAN
 FALLBACK = {'triton': 'the window kernels (or the torch path)', 'ext': 'the torch path'}
 
 _results = {}       # (impl, device, dtype) -> bool; None while the check runs
-_reference = [0]    # depth of torch_reference()
 
 
 def enabled() -> bool:
     return os.environ.get(ENV, '1') != '0'
-
-
-@contextlib.contextmanager
-def torch_reference():
-    """Within: the dispatch points take the torch path (the reference of a check)."""
-    _reference[0] += 1
-    try:
-        yield
-    finally:
-        _reference[0] -= 1
-
-
-def reference_active() -> bool:
-    return _reference[0] > 0
 
 
 def failures():

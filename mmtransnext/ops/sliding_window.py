@@ -1,4 +1,5 @@
-"""The ONE dispatch point of the sliding-window ops.
+"""Dispatch of the sliding-window ops (the fused attention core is dispatched in
+:mod:`.attention`).
 
 ``sliding_window_qk`` and ``sliding_window_av`` pick, per call:
   * the compiled extension (``mmtransnext._ext``, CUDA kernels for CUDA tensors, C++ for CPU),
@@ -26,6 +27,7 @@ from .checks import check_av, check_qk, check_rpb
 from . import self_check
 from .export_guard import tracing_for_export
 from .sliding_window_torch import sliding_av_torch, sliding_qk_torch
+from .torch_reference import reference_active
 
 BUILD_HINT = ('build it with `make setup` (or `pip install --no-build-isolation -e .` '
               'in the repo root; FORCE_CUDA=1 for the CUDA kernels)')
@@ -56,7 +58,7 @@ def _ext_supports(ops, tensor) -> bool:
 
 def _use_ext(tensor) -> bool:
     global _warned
-    if tracing_for_export() or self_check.reference_active():
+    if tracing_for_export() or reference_active():
         return False
     impl = requested_impl()
     if impl == 'torch':

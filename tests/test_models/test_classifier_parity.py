@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import golden_arch
-from mmtransnext.utils.conversion import imagenet_to_mmpretrain
+from mmtransnext.checkpoint.conversion import imagenet_to_mmpretrain
 
 TOL = 1e-4
 

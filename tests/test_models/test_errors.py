@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mmtransnext.models import TransNeXt
-from mmtransnext.utils import CheckpointMismatchError
+from mmtransnext.checkpoint.state_dict import CheckpointMismatchError
 
 
 def test_even_window_size():

@@ -29,6 +29,7 @@ from mmtransnext.ops.attention import (AttentionInputs, aggregated_attention,
                                        aggregated_attention_torch, fused_impl)
 from mmtransnext.ops.parity import check_case
 from mmtransnext.ops.testing import attention_inputs
+from mmtransnext.ops.torch_reference import torch_reference
 from ops_testing import requires_ext
 
 REASON = triton_support.unavailable_reason()
@@ -142,7 +143,7 @@ def assert_matches_torch(a, H, W, ks, pool_hw, call=triton_call, tol=1e-4):
     """Values and the ten gradients in fp32 against the torch path: |d| <= tol (1 + |ref|)."""
     a = a.with_floats(*[t.detach().float().requires_grad_() for t in a.floats()])
     out = call(a, H, W, ks, pool_hw)
-    with self_check.torch_reference():
+    with torch_reference():
         ref = aggregated_attention_torch(a, H, W, ks)
     grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(out, ref, rtol=tol, atol=tol)
@@ -256,7 +257,7 @@ def test_backbone_matches_torch_path(monkeypatch, fresh_checks):
     monkeypatch.setenv('MMTRANSNEXT_FUSED', 'triton')
     outs, grads = run()
     assert len(calls) == 1 + 3  # the self-check, then the three windowed stages
-    with self_check.torch_reference():
+    with torch_reference():
         ref_outs, ref_grads = run()
     for got, want in zip(outs + grads, ref_outs + ref_grads):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
@@ -340,7 +341,7 @@ def test_self_check_falls_back(monkeypatch, fresh_checks, fault):
     assert ('forward' in message) if fault == 'wrong' else ('injected kernel failure' in message)
     assert self_check.failures() == [('triton', 'cpu', torch.float32)]
     assert fused_impl(a.q, 5, 7, (2, 3)) != 'triton'
-    with self_check.torch_reference():
+    with torch_reference():
         ref = aggregated_attention_torch(a, 5, 7, 3)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     with warnings.catch_warnings():
@@ -368,7 +369,7 @@ def test_self_check_passes_and_can_be_skipped(monkeypatch, fresh_checks):
     good = kernels.forward
     monkeypatch.setattr(kernels, 'forward', lambda *t: (lambda o, l: (o * 2, l))(*good(*t)))
     out = aggregated_attention(a, 5, 7, 3, (2, 3))
-    with self_check.torch_reference():
+    with torch_reference():
         ref = aggregated_attention_torch(a, 5, 7, 3)
     torch.testing.assert_close(out, 2 * ref, rtol=1e-4, atol=1e-4)
 

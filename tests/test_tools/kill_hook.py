@@ -14,7 +14,7 @@ import signal
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-import mmtransnext.engine.atomic_checkpoint as atomic
+import mmtransnext.checkpoint.atomic_write as atomic
 
 
 def _die():

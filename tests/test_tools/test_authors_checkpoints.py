@@ -18,7 +18,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
-from mmtransnext.utils.checkpoint import load_backbone_checkpoint
+from mmtransnext.checkpoint.state_dict import load_backbone_checkpoint
 from tools_testing import (MICRO_DIMS, ROOT, dino_config, mask2former_config, mask_rcnn_config,
                            test_tool, upernet_config, write_config)
 from tools_testing import ade64, coco128, toy_root  # noqa: F401 (fixtures)

@@ -17,12 +17,12 @@ from mmengine.runner import save_checkpoint
 from torch.utils.data import Dataset
 
 import mmtransnext  # noqa: F401 (registers the hooks, the runner and the file backend)
-import mmtransnext.engine.atomic_checkpoint as atomic
-import mmtransnext.engine.resume as resume
-from mmtransnext.engine.resume import find_resume_checkpoint, resolve_resume
-from mmtransnext.engine.rng_state import capture_rng_state, restore_rng_state
-from mmtransnext.engine.run_dir import UniqueRunDirRunner, reserve_run_dir
-from mmtransnext.utils.safe_load import torch_load_allowed
+import mmtransnext.checkpoint.atomic_write as atomic
+import mmtransnext.checkpoint.resume as resume
+from mmtransnext.checkpoint.resume import find_resume_checkpoint, resolve_resume
+from mmtransnext.checkpoint.rng_state_hook import capture_rng_state, restore_rng_state
+from mmtransnext.engine.unique_run_dir import UniqueRunDirRunner, reserve_run_dir
+from mmtransnext.checkpoint.safe_load import torch_load_allowed
 
 
 # ---------------------------------------------------------------- a toy training
@@ -98,7 +98,7 @@ def _same(a, b):
 
 @pytest.fixture(autouse=True)
 def _safe_load():
-    from mmtransnext.utils.safe_load import enable_safe_load
+    from mmtransnext.checkpoint.safe_load import enable_safe_load
     enable_safe_load()
 
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from mmtransnext.utils.console_filter import ConsoleFilter
+from mmtransnext.cli.console_filter import ConsoleFilter
 
 INFO = b'11/22 04:30:58 - mmengine - INFO - '
 OUTPUT = [

@@ -9,8 +9,8 @@ import torch
 
 from tools_testing import ROOT, TOOLS, run, tool_env
 from tools_testing import ade64, toy_root  # noqa: F401 (fixtures)
-from mmtransnext.utils.safe_load import enable_safe_load
-from mmtransnext.utils.upstream_warnings import UPSTREAM_WARNINGS
+from mmtransnext.checkpoint.safe_load import enable_safe_load
+from mmtransnext.cli.upstream_warnings import UPSTREAM_WARNINGS
 
 
 def _demo():

@@ -14,15 +14,15 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mmtransnext.engine.cfg_options import UnknownCfgOptionError, check_cfg_options
-from mmtransnext.engine.preflight import EmptyDatasetError
-from mmtransnext.engine.strict_load import StrictLoadHook
+from mmtransnext.cli.cfg_options import UnknownCfgOptionError, check_cfg_options
+from mmtransnext.cli.preflight import EmptyDatasetError
+from mmtransnext.checkpoint.strict_load_hook import StrictLoadHook
 from mmtransnext.models import TransNeXt
-from mmtransnext.utils import CheckpointMismatchError
-from mmtransnext.utils.conversion import mmpretrain_to_imagenet
-from mmtransnext.utils.safe_load import (NotACheckpointError, UnsafeCheckpointError,
+from mmtransnext.checkpoint.state_dict import CheckpointMismatchError
+from mmtransnext.checkpoint.conversion import mmpretrain_to_imagenet
+from mmtransnext.checkpoint.safe_load import (NotACheckpointError, UnsafeCheckpointError,
                                           load_checkpoint_file)
-from mmtransnext.utils.safe_load import torch_load_allowed
+from mmtransnext.checkpoint.safe_load import torch_load_allowed
 from tools_testing import CONFIGS, ROOT, cls_config, load_tool, run
 from tools_testing import cls_run, imagenet64, toy_root  # noqa: F401 (fixtures)
 
@@ -44,7 +44,7 @@ def local_rank(monkeypatch):
 @pytest.fixture(scope='module')
 def cls_setup(tmp_path_factory, imagenet64):
     """The micro classifier config at 64 px and a checkpoint of its (random) weights."""
-    from mmtransnext.utils.mm_config import build_model, load_config
+    from mmtransnext.cli.config_loading import build_model, load_config
     tmp = tmp_path_factory.mktemp('load11')
     cfg = cls_config(tmp, imagenet64, deterministic=True)
     state_dict = build_model(load_config(str(cfg))).state_dict()
@@ -216,7 +216,7 @@ def fresh_process_loading():
 def test_training_checkpoint_read_by_every_reader(cls_run, fresh_process_loading):
     from mmengine.runner import load_checkpoint
     from mmtransnext.registry import register_all_modules
-    from mmtransnext.utils.mm_config import build_model, load_config
+    from mmtransnext.cli.config_loading import build_model, load_config
     ckpt = str(cls_run['checkpoint'])  # written by mmengine: message hub, optimizer
     model = build_model(load_config(str(cls_run['config'])))
     with pytest.raises(pickle.UnpicklingError, match='HistoryBuffer'):
@@ -259,8 +259,8 @@ def test_dataset_folder_without_images(tools, tmp_path, local_rank):
 
 
 def test_dataset_check_accepts_images_in_subfolders(cls_setup, imagenet64):
-    from mmtransnext.engine.preflight import check_dataset_folders
-    from mmtransnext.utils.mm_config import load_config
+    from mmtransnext.cli.preflight import check_dataset_folders
+    from mmtransnext.cli.config_loading import load_config
     cfg = load_config(str(cls_setup['config']))
     check_dataset_folders(cfg, ['train_dataloader', 'val_dataloader'])  # no error
 

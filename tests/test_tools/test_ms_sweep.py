@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
 
 @pytest.fixture(scope='module')
 def random_checkpoint(tmp_path_factory):
-    from mmtransnext.utils.mm_config import build_model, load_config
+    from mmtransnext.cli.config_loading import build_model, load_config
     model = build_model(load_config(str(DEMO_CONFIG)))
     path = tmp_path_factory.mktemp('ckpt') / 'random.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)

@@ -5,8 +5,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmtransnext.engine.nonfinite_guard import NonFiniteGuardHook, use_nonfinite_guard
-from mmtransnext.utils.safe_load import torch_load_allowed
+from mmtransnext.engine.nonfinite_guard_hook import NonFiniteGuardHook, use_nonfinite_guard
+from mmtransnext.checkpoint.safe_load import torch_load_allowed
 from test_checkpoint_safety import DropModel
 from test_mmengine_contract import plain_runner
 from tools_testing import CONFIGS, load_tool

@@ -4,9 +4,9 @@ unwritable tools/test.py --out are errors naming the key or the path."""
 import pytest
 from mmengine.config import Config
 
-from mmtransnext.engine.cfg_options import CfgOptionTypeError, check_cfg_options
-from mmtransnext.engine.config_values import ConfigValueError, check_config_values
-from mmtransnext.engine.preflight import UnwritablePathError, check_writable
+from mmtransnext.cli.cfg_options import CfgOptionTypeError, check_cfg_options
+from mmtransnext.cli.config_values import ConfigValueError, check_config_values
+from mmtransnext.cli.preflight import UnwritablePathError, check_writable
 from tools_testing import CONFIGS, load_tool
 
 UPERNET = str(CONFIGS / 'upernet/upernet_transnext_tiny.py')

@@ -9,8 +9,8 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 
-from mmtransnext.engine.preemption import REQUEUE_EXIT_CODE, Preempted, PreemptionHook
-from mmtransnext.utils.safe_load import torch_load_allowed
+from mmtransnext.engine.preemption_hook import REQUEUE_EXIT_CODE, Preempted, PreemptionHook
+from mmtransnext.checkpoint.safe_load import torch_load_allowed
 from test_checkpoint_safety import _same, _state
 from test_mmengine_contract import plain_runner
 from tools_testing import TOOLS, run, tool_env
@@ -37,7 +37,7 @@ def handlers():
 
 
 def _runner(work, *hooks, **kw):
-    from mmtransnext.engine.rng_state import RNGStateHook
+    from mmtransnext.checkpoint.rng_state_hook import RNGStateHook
     return plain_runner(work, custom_hooks=[RNGStateHook(), *hooks], **kw)
 
 

@@ -17,7 +17,7 @@ import torch
 
 from tools_testing import CLS_DATA, COMMON, CONFIGS, ROOT, TOOLS, tool_env, train, write_config
 from tools_testing import imagenet64, toy_root  # noqa: F401 (fixtures)
-from mmtransnext.utils.safe_load import enable_safe_load, torch_load_allowed
+from mmtransnext.checkpoint.safe_load import enable_safe_load, torch_load_allowed
 
 RANDOM_AUG = '''
 custom_imports = dict(imports=['mmtransnext', 'kill_hook'], allow_failed_imports=False)

@@ -4,8 +4,8 @@ never executed."""
 import torch
 from mmengine.config import Config
 
-import mmtransnext.engine.resume_diff as resume_diff
-from mmtransnext.engine.resume_diff import parse_saved_config, report_config_changes
+import mmtransnext.checkpoint.resume_diff as resume_diff
+from mmtransnext.checkpoint.resume_diff import parse_saved_config, report_config_changes
 from tools_testing import CONFIGS, load_tool
 
 UPERNET = str(CONFIGS / 'upernet/upernet_transnext_tiny.py')

@@ -1,4 +1,4 @@
-"""mmtransnext.utils.safe_load: mmengine checkpoints load with weights_only=True once the
+"""mmtransnext.checkpoint.safe_load: mmengine checkpoints load with weights_only=True once the
 allow-list is enabled, and arbitrary pickled objects are still refused."""
 import io
 import os
@@ -10,7 +10,7 @@ import pytest
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
-from mmtransnext.utils.safe_load import (enable_safe_load, history_buffer_method,
+from mmtransnext.checkpoint.safe_load import (enable_safe_load, history_buffer_method,
                                           mmengine_checkpoint_globals, numeric_dtype_classes,
                                           torch_load_allowed)
 from tools_testing import cls_run, imagenet64, toy_root  # noqa: F401 (fixtures)

@@ -11,7 +11,7 @@ from mmengine.structures import PixelData  # noqa: E402
 from mmseg.models.segmentors import SegTTAModel  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 
-from mmtransnext.engine.seg_tta import RunningSumSegTTAModel  # noqa: E402
+from mmtransnext.models.test_time_augs.seg_tta import RunningSumSegTTAModel  # noqa: E402
 
 VIEWS, CLASSES, SIZE = 6, 5, 16
 

@@ -64,7 +64,7 @@ def test_resume_and_scale_lr(train_py, tmp_path):
 @pytest.mark.parametrize('config,task', [(MASK_RCNN, 'det'), (DINO, 'det'),
                                          (UPERNET, 'seg'), (CLS, 'cls')])
 def test_task_detection(config, task):
-    from mmtransnext.engine.launch import detect_task
+    from mmtransnext.cli.task import detect_task
     cfg = Config.fromfile(str(config))
     assert detect_task(cfg) == task
     cfg.default_scope = None  # falls back on the model type

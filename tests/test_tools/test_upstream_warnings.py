@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from tools_testing import ROOT, TOOLS, tool_env
-from mmtransnext.utils.upstream_warnings import UPSTREAM_WARNINGS, filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import UPSTREAM_WARNINGS, filter_upstream_warnings
 
 PKG = 'pkg_resources is deprecated as an API. See https://setuptools.pypa.io/'
 ENTRY_POINTS = sorted(p for p in TOOLS.rglob('*.py') if p.parent.name != '__pycache__')
@@ -51,7 +51,7 @@ def test_every_tool_filters_first():
     for path in ENTRY_POINTS:
         body = ast.parse(path.read_text()).body
         first = [ast.unparse(node) for node in body[1:3]]
-        assert first == ['from mmtransnext.utils.upstream_warnings import '
+        assert first == ['from mmtransnext.cli.upstream_warnings import '
                          'filter_upstream_warnings', 'filter_upstream_warnings()'], path
 
 
@@ -61,7 +61,7 @@ def _fresh_process(filtered):
     user's warning with the same text from a module of its own."""
     code = '\n'.join([
         'import warnings',
-        'from mmtransnext.utils.upstream_warnings import filter_upstream_warnings',
+        'from mmtransnext.cli.upstream_warnings import filter_upstream_warnings',
         'filter_upstream_warnings()' if filtered else '',
         'from mmengine.utils import is_installed',
         'is_installed("mmseg")',

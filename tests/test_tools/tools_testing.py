@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mmtransnext.datasets.toy import CLASSES, make_ade20k, make_coco, make_imagenet
-from mmtransnext.engine.launch import read_test_metrics as read_metrics
+from mmtransnext.cli.work_dir import read_test_metrics as read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / 'configs'

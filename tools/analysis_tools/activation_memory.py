@@ -21,7 +21,7 @@ mmtransnext/ops/attention.py and sliding_window_torch.py, not measured.
 Usage: python tools/analysis_tools/activation_memory.py [--arch tiny] [--batch 2]
            [--res 512 1024]
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 

@@ -52,7 +52,7 @@ with batch 2 (default cases), each in fp32 and under fp16 autocast (``--precisio
 reports time and torch.cuda.max_memory_allocated per implementation. Without a CUDA device it
 says so and exits 0.
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 

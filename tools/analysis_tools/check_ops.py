@@ -17,7 +17,7 @@ that is not offered here is listed with the reason. Exit status 1 on any mismatc
 Usage: python tools/analysis_tools/check_ops.py --device cuda [--quick] [--kernel NAME]
            [--out table.md]
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 

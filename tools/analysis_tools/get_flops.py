@@ -8,7 +8,7 @@ H*W*k*k*C multiply-adds each for the similarity and the weighted sum, per block.
 
 Usage: python tools/analysis_tools/get_flops.py CONFIG [--shape H W] [--cfg-options ...]
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 
@@ -20,7 +20,8 @@ import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
 
 from mmtransnext.models.layers import AggregatedAttention
-from mmtransnext.utils.mm_config import DictAction, backbone_of, build_model, load_config
+from mmtransnext.cli.config_loading import DictAction, build_model, load_config
+from mmtransnext.models.parts import backbone_of
 
 
 class _TensorForward(torch.nn.Module):

@@ -13,7 +13,7 @@ ms_sweep.png (metric against resolution, one line per mode).
 Usage: python tools/analysis_tools/ms_sweep.py CONFIG CHECKPOINT --sizes 224 320 448 640
           [--modes interpolate extrapolate linear] [--metric KEY] [--out-dir DIR]
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 
@@ -24,11 +24,12 @@ import os
 
 from mmengine.config import Config, DictAction
 
-from mmtransnext.engine.cfg_options import merge_cfg_options
-from mmtransnext.engine.launch import _innermost_dataset, init_task_scope, set_pos_bias
-from mmtransnext.engine.strict_load import use_strict_load
+from mmtransnext.checkpoint.strict_load_hook import use_strict_load
+from mmtransnext.cli.cfg_options import merge_cfg_options
+from mmtransnext.cli.task import init_task_scope
+from mmtransnext.cli.test_options import set_pos_bias
+from mmtransnext.cli.test_time_aug import innermost_dataset
 from mmtransnext.models.layers import POS_BIAS_MODES
-from mmtransnext.utils.safe_load import enable_safe_load
 
 METRIC_KEYS = ('mIoU', 'accuracy/top1', 'coco/bbox_mAP', 'coco/segm_mAP')
 CROP_RATIO = 0.875
@@ -60,7 +61,7 @@ def resize_test_pipeline(pipeline, size, task):
 def sweep_config(cfg, checkpoint, size, mode, fixed_pool_size, work_dir):
     cfg = copy.deepcopy(cfg)
     task = init_task_scope(cfg)
-    dataset = _innermost_dataset(cfg.test_dataloader.dataset)
+    dataset = innermost_dataset(cfg.test_dataloader.dataset)
     dataset.pipeline = resize_test_pipeline(dataset.pipeline, size, task)
     cfg.model.backbone.init_cfg = None
     if mode == 'linear':
@@ -133,7 +134,6 @@ def main():
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args()
 
-    enable_safe_load()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         merge_cfg_options(cfg, args.cfg_options)

@@ -10,7 +10,7 @@ Usage: python tools/analysis_tools/visualize_attention.py CONFIG --image IMG
           [--checkpoint CKPT] [--stage 0] [--block 0] [--query Y X] [--size 224]
           [--head H] [--out attention.png]
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 
@@ -22,8 +22,9 @@ from PIL import Image
 
 from mmtransnext.models.layers import AggregatedAttention
 from mmtransnext.ops.window_geometry import window_offsets
-from mmtransnext.utils.mm_config import DictAction, backbone_of, build_model, load_config
-from mmtransnext.utils.visualization import (blend, heatmap, load_image, normalise,
+from mmtransnext.cli.config_loading import DictAction, build_model, load_config
+from mmtransnext.models.parts import backbone_of
+from mmtransnext.cli.visualization import (blend, heatmap, load_image, normalise,
                                              preprocessor_stats, save_png)
 
 

@@ -10,7 +10,7 @@ total contribution (smaller = more local).
 Usage: python tools/analysis_tools/visualize_erf.py CONFIG --images DIR
           [--checkpoint CKPT] [--num-images 50] [--size 224] [--out-dir erf/] [--seed 0]
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 
@@ -21,8 +21,9 @@ import os
 import numpy as np
 import torch
 
-from mmtransnext.utils.mm_config import DictAction, backbone_of, build_model, load_config
-from mmtransnext.utils.visualization import (heatmap, list_images, load_image, normalise,
+from mmtransnext.cli.config_loading import DictAction, build_model, load_config
+from mmtransnext.models.parts import backbone_of
+from mmtransnext.cli.visualization import (heatmap, list_images, load_image, normalise,
                                              preprocessor_stats, save_png)
 
 THRESHOLDS = (0.2, 0.3, 0.5, 0.99)

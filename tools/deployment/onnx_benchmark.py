@@ -9,7 +9,7 @@ medians. Run it on an otherwise idle machine.
         --out benchmarks/onnx_cpu_2threads
 Writes <out>.md and <out>.json.
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 

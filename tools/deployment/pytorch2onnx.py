@@ -16,7 +16,7 @@ output and the median latency of onnxruntime and PyTorch eager (same threads), a
 with status 1 if a difference exceeds 1e-4.
 --dynamic is refused (the graph is specialised to one size; the message says why).
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 
@@ -31,9 +31,10 @@ from mmtransnext.deploy.onnx_export import (DYNAMIC_REFUSAL, INPUT_NAME, OPSET,
                                             export_onnx)
 from mmtransnext.deploy.ort_check import TOLERANCE, compare, latency, ort_session
 from mmtransnext.deploy.task_graph import PARTS, TaskGraph
-from mmtransnext.engine.launch import init_task_scope, set_pos_bias
+from mmtransnext.cli.task import init_task_scope
+from mmtransnext.cli.test_options import set_pos_bias
 from mmtransnext.models.layers.position_bias import POS_BIAS_MODES
-from mmtransnext.utils.mm_config import DictAction, build_model, load_config
+from mmtransnext.cli.config_loading import DictAction, build_model, load_config
 
 
 class ExportError(RuntimeError):

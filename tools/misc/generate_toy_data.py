@@ -12,7 +12,7 @@ Point a config at them with --cfg-options, e.g. for ADE20K:
     val_dataloader.dataset.data_root=data/toy/ade20k test_dataloader.dataset.data_root=...
 The same seed always gives the same files.
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 

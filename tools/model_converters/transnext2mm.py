@@ -15,7 +15,7 @@ unexpected or mis-shaped key stops the conversion with the list of offending key
 
 Usage: python tools/model_converters/transnext2mm.py SRC DST
 """
-from mmtransnext.utils.upstream_warnings import filter_upstream_warnings
+from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 
 filter_upstream_warnings()
 
@@ -26,10 +26,11 @@ import sys
 import torch
 
 from mmtransnext.models import TransNeXt, TransNeXtClassifier
-from mmtransnext.utils import CheckpointMismatchError, check_state_dict, unwrap_state_dict
-from mmtransnext.utils.checkpoint import backbone_state_dict
-from mmtransnext.utils.conversion import imagenet_to_mmpretrain, infer_arch, is_imagenet_layout
-from mmtransnext.utils.safe_load import load_checkpoint_file
+from mmtransnext.checkpoint.state_dict import CheckpointMismatchError, check_state_dict, unwrap_state_dict
+from mmtransnext.checkpoint.state_dict import backbone_state_dict
+from mmtransnext.checkpoint.conversion import imagenet_to_mmpretrain, is_imagenet_layout
+from mmtransnext.models.backbones.arch_settings import infer_arch
+from mmtransnext.checkpoint.safe_load import load_checkpoint_file
 
 
 def _meta(checkpoint, **ours):

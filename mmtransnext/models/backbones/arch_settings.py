@@ -59,3 +59,24 @@ def resolve_arch(arch):
                 'uses full attention (window_size None), one with sr_ratio > 1 needs an odd '
                 'window_size')
     return {k: arch[k] for k in ARCH_KEYS}
+
+
+def infer_arch(state_dict) -> str:
+    """Name of the TransNeXt variant whose backbone keys/shapes ``state_dict`` holds
+    (official layout, no prefix)."""
+    dims, depths, sr_ratios = [], [], []
+    for i in range(1, 5):
+        proj = state_dict.get(f'patch_embed{i}.proj.weight')
+        if proj is None:
+            break
+        dims.append(proj.shape[0])
+        blocks = {int(k.split('.')[1]) for k in state_dict if k.startswith(f'block{i}.')}
+        depths.append(max(blocks) + 1 if blocks else 0)
+        pooled = f'block{i}.0.attn.sr.weight' in state_dict
+        sr_ratios.append(pooled)
+    for name, arch in ARCH_ZOO.items():
+        if (arch['embed_dims'] == dims and arch['depths'] == depths
+                and [s > 1 for s in arch['sr_ratios']] == sr_ratios):
+            return name
+    raise ValueError(f'no TransNeXt arch has embed_dims {dims}, depths {depths} and pooled '
+                     f'attention in stages {sr_ratios}; known: {sorted(ARCH_ZOO)}')

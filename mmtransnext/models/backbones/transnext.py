@@ -12,7 +12,7 @@ from mmtransnext.models.layers import (AggregatedAttention, CosineMHSA, LogCPB,
                                        OverlapPatchEmbed, PositionBiasSettings,
                                        TransNeXtBlock)
 from mmtransnext.models.layers.position_bias import check_pos_bias
-from mmtransnext.utils.checkpoint import load_backbone_checkpoint
+from mmtransnext.checkpoint.state_dict import load_backbone_checkpoint
 from .arch_settings import PATCH_STRIDES, resolve_arch, stage_stride
 from .validation import check_backbone_args, check_finite
 

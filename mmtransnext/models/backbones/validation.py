@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 
 from mmtransnext.models.backbones.arch_settings import stage_stride
-from mmtransnext.models.layers.position_bias import MIN_PRETRAIN_TOKENS
+from mmtransnext.models.layers.position_bias import min_pretrain_size, size_pair
 from mmtransnext.ops.checks import check_window_size
 
 
@@ -32,17 +32,9 @@ def _check_int(name: str, value, minimum: int, why: str) -> None:
         raise ValueError(f'{name} must be >= {minimum} ({why}), got {value}')
 
 
-def stage_strides(num_stages: int):
-    return [stage_stride(i) for i in range(num_stages)]
-
-
 def min_img_size(sr_ratios: Sequence[int]) -> int:
     """Smallest img_size whose pooled grid is at least 1x1 in every stage."""
-    return max(s * max(r, 1) for s, r in zip(stage_strides(len(sr_ratios)), sr_ratios))
-
-
-def min_pretrain_size(num_stages: int) -> int:
-    return MIN_PRETRAIN_TOKENS * stage_strides(num_stages)[-1]
+    return max(stage_stride(i) * max(r, 1) for i, r in enumerate(sr_ratios))
 
 
 def check_backbone_args(settings, img_size, pretrain_size, fixed_pool_size, drop_rate,
@@ -57,7 +49,7 @@ def check_backbone_args(settings, img_size, pretrain_size, fixed_pool_size, drop
     _check_rate('drop_rate', drop_rate)
     _check_rate('attn_drop_rate', attn_drop_rate)
     _check_rate('drop_path_rate', drop_path_rate)
-    sizes = [img_size] * 2 if isinstance(img_size, numbers.Number) else list(img_size)
+    sizes = size_pair(img_size)
     if len(sizes) != 2:
         raise ValueError(f'img_size must be an int or (height, width), got {img_size!r}')
     smallest = min_img_size(settings['sr_ratios'])
@@ -65,7 +57,8 @@ def check_backbone_args(settings, img_size, pretrain_size, fixed_pool_size, drop
         _check_int('img_size', side, smallest,
                    'the smallest image whose pooled grid is at least 1x1 in every stage of '
                    'this arch')
-    _check_int('pretrain_size', pretrain_size, min_pretrain_size(len(settings['depths'])),
+    last_stride = stage_stride(len(settings['depths']) - 1)
+    _check_int('pretrain_size', pretrain_size, min_pretrain_size(last_stride),
                'two tokens per side at the last stage')
     _check_int('fixed_pool_size', fixed_pool_size, 1, "pooled grid side in 'linear' mode")
 

@@ -22,8 +22,8 @@ from timm.models._features import feature_take_indices
 
 from mmtransnext.compat import timm_register_notrace_module
 from mmtransnext.models.layers import AggregatedAttention, CosineMHSA
-from mmtransnext.utils.checkpoint import unwrap_state_dict
-from mmtransnext.utils.conversion import mmpretrain_to_imagenet
+from mmtransnext.checkpoint.state_dict import unwrap_state_dict
+from mmtransnext.checkpoint.conversion import mmpretrain_to_imagenet
 from mmtransnext.models.backbones.arch_settings import stage_stride
 from .transnext_cls import TransNeXtClassifier
 

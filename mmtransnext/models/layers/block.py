@@ -32,6 +32,18 @@ class TransNeXtBlock(nn.Module):
     ``window_size`` None selects :class:`CosineMHSA` (sr_ratio must be 1); an odd window
     selects :class:`AggregatedAttention` (sr_ratio > 1). ``bias_settings``
     (:class:`PositionBiasSettings`) says how the attention builds its position bias.
+
+    Args:
+        dim (int): Channels of the tokens.
+        num_heads (int): Attention heads.
+        mlp_ratio (float): Hidden channels of the ConvGLU over ``dim``.
+        sr_ratio (int): Pooling ratio of the pooled keys (1: full attention).
+        window_size (int | None): Side of the sliding window (odd), or None.
+        bias_settings (PositionBiasSettings): The stage's position-bias settings.
+        qkv_bias (bool): Bias in the query / key / value projections.
+        drop (float): Dropout after the projections.
+        attn_drop (float): Dropout on the attention weights.
+        drop_path (float): Stochastic-depth rate of this block.
     """
 
     def __init__(self, dim, num_heads, mlp_ratio, sr_ratio, window_size, bias_settings,

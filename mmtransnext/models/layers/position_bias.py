@@ -37,6 +37,7 @@ Writes through ``param.data`` bypass version counters: call ``clear_bias_cache()
 those.
 """
 import math
+import numbers
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from functools import partial
@@ -63,6 +64,16 @@ TABLE_CACHE_SIZE = 8
 MIN_PRETRAIN_TOKENS = 2
 
 
+def size_pair(size) -> Tuple[int, int]:
+    """An image size given as one int or as (height, width), as a tuple (height, width)."""
+    return (size, size) if isinstance(size, numbers.Number) else tuple(size)
+
+
+def min_pretrain_size(stride: int) -> int:
+    """Smallest pretrain_size that gives the coordinate normalisation enough tokens."""
+    return MIN_PRETRAIN_TOKENS * stride
+
+
 def check_pos_bias(mode: str) -> str:
     if mode not in POS_BIAS_MODES:
         raise ValueError(f'pos_bias must be one of {POS_BIAS_MODES}, got {mode!r}')
@@ -87,11 +98,9 @@ class PositionBiasSettings:
     stride: int = 4
 
     def __post_init__(self):
-        if isinstance(self.img_size, int):
-            object.__setattr__(self, 'img_size', (self.img_size, self.img_size))
-        object.__setattr__(self, 'img_size', tuple(self.img_size))
+        object.__setattr__(self, 'img_size', size_pair(self.img_size))
         check_pos_bias(self.mode)
-        if self.pretrain_tokens < MIN_PRETRAIN_TOKENS:
+        if self.pretrain_size < min_pretrain_size(self.stride):
             raise ValueError(f'pretrain_size {self.pretrain_size} gives {self.pretrain_tokens} '
                              f'token(s) per side at stride {self.stride}; need at least '
                              f'{MIN_PRETRAIN_TOKENS}')
@@ -107,7 +116,11 @@ class PositionBiasSettings:
 
 class CoordinateCache:
     """Per-grid coordinates and gather indices (least recently used out beyond
-    ``maxsize``); ``builds`` counts cache misses."""
+    ``maxsize``); ``builds`` counts cache misses.
+
+    Args:
+        maxsize (int): Grids kept. Defaults to COORDINATE_CACHE_SIZE.
+    """
 
     def __init__(self, maxsize: int = COORDINATE_CACHE_SIZE):
         self._entries: 'OrderedDict[GridKey, Tuple[torch.Tensor, ...]]' = OrderedDict()

@@ -11,7 +11,6 @@ import os
 import os.path as osp
 
 from mmengine.dist import broadcast_object_list, get_dist_info
-from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 
@@ -45,19 +44,15 @@ class UniqueRunDirRunner(UniqueRunDirMixin, Runner):
     """mmengine's Runner with a run folder of its own (see the module docstring)."""
 
 
-def use_unique_run_dir(cfg) -> None:
-    """Make the tools build a runner with :class:`UniqueRunDirMixin`: the plain Runner
-    becomes UniqueRunDirRunner, another registered runner type gets the mixin."""
-    runner_type = cfg.get('runner_type', 'Runner')
-    if runner_type == 'Runner':
-        cfg.runner_type = 'UniqueRunDirRunner'
-        return
-    if not isinstance(runner_type, str) or runner_type.startswith('UniqueRunDir'):
-        return
-    base = RUNNERS.get(runner_type)
-    if base is None or issubclass(base, UniqueRunDirMixin):
-        return  # unknown type: building the runner reports it
-    name = f'UniqueRunDir{base.__name__}'
-    RUNNERS.register_module(name=name, force=True,
-                            module=type(name, (UniqueRunDirMixin, base), {}))
-    cfg.runner_type = name
+def with_unique_run_dir(base: type) -> type:
+    """``base`` (a Runner class) with :class:`UniqueRunDirMixin`; the same class for the
+    same base."""
+    if issubclass(base, UniqueRunDirMixin):
+        return base
+    if base not in _WITH_MIXIN:
+        name = f'UniqueRunDir{base.__name__}'
+        _WITH_MIXIN[base] = type(name, (UniqueRunDirMixin, base), {})
+    return _WITH_MIXIN[base]
+
+
+_WITH_MIXIN = {Runner: UniqueRunDirRunner}

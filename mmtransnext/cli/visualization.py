@@ -6,15 +6,16 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mmtransnext.datasets.image_files import is_image_file
+
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.JPEG')
 
 
 def list_images(pattern_or_dir, limit=None):
     if os.path.isdir(pattern_or_dir):
         paths = [p for p in sorted(glob.glob(os.path.join(pattern_or_dir, '**', '*'),
-                                             recursive=True)) if p.endswith(IMAGE_EXTS)]
+                                             recursive=True)) if is_image_file(p)]
     else:
         paths = sorted(glob.glob(pattern_or_dir))
     if not paths:

@@ -29,21 +29,10 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from mmtransnext.checkpoint.state_dict import nonfinite_tensors
+
 ACTIONS = ('stop', 'skip', 'off')
 DEFAULT_MAX_SKIPS = 10
-
-
-def nonfinite_tensors(module: torch.nn.Module) -> List[str]:
-    """Names of the floating-point parameters and buffers of ``module`` holding NaN or Inf
-    (one device synchronisation when all are finite)."""
-    named = [(name, t) for name, t in module.state_dict(keep_vars=True).items()
-             if torch.is_tensor(t) and t.is_floating_point() and t.numel()]
-    if not named:
-        return []
-    flags = torch.stack([torch.isfinite(t.detach()).all().cpu() for _, t in named])
-    if bool(flags.all()):
-        return []
-    return [name for (name, _), ok in zip(named, flags.tolist()) if not ok]
 
 
 def _finite_everywhere(loss: torch.Tensor) -> bool:

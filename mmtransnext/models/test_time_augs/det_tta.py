@@ -1,6 +1,7 @@
 """Test-time augmentation for instance segmentation (Mask R-CNN): mmdet's DetTTAModel
-refuses predictions with masks. Importing this module (needs mmdet) registers
-``InstanceSegTTAModel``; tools/test.py --aug-test does so for configs with a mask head.
+refuses predictions with masks. It needs mmdet;
+mmtransnext.registry.register_task_modules('det') registers ``InstanceSegTTAModel``, which
+tools/test.py --aug-test uses for configs with a mask head.
 """
 from typing import List
 
@@ -8,11 +9,9 @@ import torch
 from mmcv.ops import batched_nms
 from mmdet.models.test_time_augs import DetTTAModel
 from mmdet.structures import DetDataSample
-from mmengine.registry import MODELS
 from mmengine.structures import InstanceData
 
 
-@MODELS.register_module(force=True)
 class InstanceSegTTAModel(DetTTAModel):
     """DetTTAModel that carries masks: boxes of all views (flips undone) go through one
     class-wise NMS, and each kept box keeps the mask its own view predicted (flipped back).

@@ -1,5 +1,5 @@
 """What tools/train.py and tools/test.py check before anything is built: the checkpoint
-to load is a checkpoint file (mmtransnext/utils/safe_load.py), and the image folders of
+to load is a checkpoint file (mmtransnext/checkpoint/safe_load.py), and the image folders of
 the configured datasets hold images.
 
 A dataset folder with the right structure but no images makes mmengine fail deep inside
@@ -17,10 +17,9 @@ import os
 import os.path as osp
 from typing import Iterable, Iterator
 
-from mmtransnext.utils.safe_load import check_checkpoint_file
+from mmtransnext.checkpoint.safe_load import check_checkpoint_file
+from mmtransnext.datasets.image_files import IMAGE_EXTENSIONS, is_image_file
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm',
-                    '.pgm')
 IMAGE_PREFIX_KEYS = ('img_path', 'img')  # mmseg, mmdet
 
 
@@ -91,7 +90,7 @@ def has_image(folder: str) -> bool:
     """Whether ``folder`` (searched recursively, stopping at the first hit) holds an
     image file."""
     for _, _, files in os.walk(folder, followlinks=True):
-        if any(f.lower().endswith(IMAGE_EXTENSIONS) for f in files):
+        if any(is_image_file(f) for f in files):
             return True
     return False
 

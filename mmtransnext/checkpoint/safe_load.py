@@ -131,8 +131,8 @@ def torch_load_allowed(path: str, map_location='cpu', mmap: bool = False):
     """``torch.load(path, weights_only=True)`` with the allow-list, on every supported torch:
     torch >= 2.4 through ``add_safe_globals``; older torch through
     :mod:`.allowlist_unpickler` (the same list, enforced by the unpickler's ``find_class``).
-    ``mmap`` where torch has it (>= 2.1)."""
-    enable_safe_load()
+    ``mmap`` where torch has it (>= 2.1). The allow-list is installed when mmtransnext is
+    imported (:func:`enable_safe_load`, from mmtransnext/registry.py)."""
     if HAS_SAFE_GLOBALS:
         extra = dict(mmap=True) if mmap and HAS_LOAD_MMAP else {}
         return torch.load(path, map_location=map_location, weights_only=True, **extra)

@@ -1,7 +1,7 @@
 """Exact resume: the random-number streams continue after ``--resume`` as if the run had
 never stopped.
 
-At every checkpoint, :class:`~mmtransnext.engine.checkpoint_hook.SafeCheckpointHook`
+At every checkpoint, :class:`~mmtransnext.checkpoint.checkpoint_hook.SafeCheckpointHook`
 stores each rank's python, numpy, torch (and CUDA) RNG states in the MessageHub (so in the
 checkpoint). :class:`RNGStateHook` puts them back when the run resumes, at the point
 where the uninterrupted run drew its next number:

@@ -4,7 +4,7 @@ tools/demo.py runs tools/train.py and tools/test.py as child processes. mmengine
 to the console as well as to the log file: the environment, the whole config, the hook
 table, every logging interval. The demo keeps all of it in a file per step and shows the
 rest: ProgressBarHook's bars and their headers, WARNING and ERROR records (minus the known
-upstream notices of :data:`~mmtransnext.utils.upstream_warnings.UPSTREAM_LOG_RECORDS`),
+upstream notices of :data:`~mmtransnext.cli.upstream_warnings.UPSTREAM_LOG_RECORDS`),
 Python warnings and tracebacks, and anything the child prints itself.
 
 The output is cut at every newline and carriage return (progress bars redraw with ``\r``)

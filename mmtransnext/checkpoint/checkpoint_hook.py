@@ -23,9 +23,9 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 
-from .atomic_checkpoint import atomic_write_bytes
-from .nonfinite_guard import nonfinite_tensors
-from .rng_state import RNG_INFO_KEY, training_rng_states
+from .atomic_write import atomic_write_bytes
+from .state_dict import nonfinite_tensors
+from .rng_state_hook import RNG_INFO_KEY, training_rng_states
 
 ATOMIC_BACKEND = dict(backend='atomic_local')
 
@@ -39,12 +39,22 @@ def write_last_checkpoint(work_dir: str, checkpoint: str) -> None:
 
 
 class SafeCheckpointHook(CheckpointHook):
-    """mmengine's CheckpointHook with the safeguards of the module docstring.
+    """mmengine's CheckpointHook with the safeguards of the module docstring: atomic writes
+    on local paths, ``last_checkpoint`` written last and absolute, the RNG states of every
+    rank in each checkpoint, no checkpoint of non-finite weights. tools/train.py puts it in
+    place of ``CheckpointHook``.
 
     Args:
-        *args, **kwargs: those of mmengine's ``CheckpointHook``.
-        check_finite (bool): refuse to write weights that hold NaN or Inf (one pass over
+        *args: Those of mmengine's ``CheckpointHook`` (``interval``, ``by_epoch``, ...).
+        out_dir (str, optional): As mmengine's. A local folder (or None: the work dir) is
+            written atomically; a remote one goes through its own backend unchanged.
+        backend_args (dict, optional): As mmengine's; for local paths it selects the
+            atomic backend.
+        file_client_args (dict, optional): As mmengine's (deprecated there).
+        check_finite (bool): Refuse to write weights that hold NaN or Inf (one pass over
             the weights per save). Defaults to True.
+        **kwargs: The rest of mmengine's ``CheckpointHook`` arguments (``max_keep_ckpts``,
+            ``save_best``, ...).
     """
 
     def __init__(self, *args, out_dir=None, backend_args=None, file_client_args=None,

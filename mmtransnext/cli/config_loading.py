@@ -5,7 +5,7 @@ from mmengine.runner import load_checkpoint
 
 
 def load_config(path, cfg_options=None) -> Config:
-    from mmtransnext.engine.cfg_options import merge_cfg_options
+    from mmtransnext.cli.cfg_options import merge_cfg_options
     cfg = Config.fromfile(path)
     merge_cfg_options(cfg, cfg_options)  # a key that looks like a typo is an error
     return cfg
@@ -21,12 +21,5 @@ def build_model(cfg: Config, checkpoint=None, device='cpu'):
             backbone.init_cfg = None
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        from .safe_load import enable_safe_load
-        enable_safe_load()  # mmengine checkpoints hold a few non-tensor types
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     return model.to(device).eval()
-
-
-def backbone_of(model):
-    """The TransNeXt inside a detector / segmentor / classifier (or the model itself)."""
-    return getattr(model, 'backbone', model)

@@ -6,7 +6,7 @@ torch 2.0's own weights_only unpickler cannot be extended and refuses what mmeng
 checkpoints hold (objects rebuilt with BUILD, numpy arrays, bf16 dtypes). Passed to
 ``torch.load(..., pickle_module=...)``, this module's :class:`Unpickler` looks every global
 of the file up in the allow-list (torch's own weights_only globals, every torch dtype and
-:func:`mmtransnext.utils.safe_load.mmengine_checkpoint_globals`) and refuses anything else
+:func:`mmtransnext.checkpoint.safe_load.mmengine_checkpoint_globals`) and refuses anything else
 before it is resolved, so nothing outside the list is ever called or built: the same list
 that ``add_safe_globals`` enforces on newer torch, enforced by ``find_class``.
 """

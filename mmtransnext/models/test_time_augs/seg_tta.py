@@ -4,18 +4,17 @@ view first and keeps each view's logits, resized to the full image, until it mer
 adds each view's probabilities to one running sum as soon as the view is predicted and
 drops that view's logits, so at most one view's logits and the sum are alive; the sum is
 taken in the same order from the same zeros, so the predictions are those of
-SegTTAModel. Importing this module (needs mmseg) registers it; tools/test.py --aug-test
+SegTTAModel. It needs mmseg;
+mmtransnext.registry.register_task_modules('seg') registers it; tools/test.py --aug-test
 uses it in place of SegTTAModel.
 """
 from typing import List
 
 import torch
-from mmengine.registry import MODELS
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import SegTTAModel
 
 
-@MODELS.register_module(force=True)
 class RunningSumSegTTAModel(SegTTAModel):
     """mmseg's SegTTAModel whose views are merged as a running sum (see the module
     docstring).

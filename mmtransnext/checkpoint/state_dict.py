@@ -5,7 +5,7 @@ their downstream checkpoints (``state_dict`` with ``backbone.`` prefixes), mmpre
 classifiers converted by tools/model_converters/transnext2mm.py, and plain state dicts.
 """
 import logging
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from mmengine.logging import print_log
@@ -92,3 +92,16 @@ def load_backbone_checkpoint(model, filename, prefix=None, map_location='cpu'):
     model.load_state_dict(state_dict, strict=True)
     print_log(f'{type(model).__name__}: loaded all {len(state_dict)} weights from {filename}',
               logger='current', level=logging.INFO)
+
+
+def nonfinite_tensors(module: torch.nn.Module) -> List[str]:
+    """Names of the floating-point parameters and buffers of ``module`` holding NaN or Inf
+    (one device synchronisation when all are finite)."""
+    named = [(name, t) for name, t in module.state_dict(keep_vars=True).items()
+             if torch.is_tensor(t) and t.is_floating_point() and t.numel()]
+    if not named:
+        return []
+    flags = torch.stack([torch.isfinite(t.detach()).all().cpu() for _, t in named])
+    if bool(flags.all()):
+        return []
+    return [name for (name, _), ok in zip(named, flags.tolist()) if not ok]

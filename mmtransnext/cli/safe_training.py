@@ -1,34 +1,19 @@
 """What tools/train.py and tools/test.py switch on so that no run loses work or data:
 atomic checkpoints that are never non-finite and a ``last_checkpoint`` that mmengine reads
 from anywhere (SafeCheckpointHook), exact resume (RNGStateHook), a safe choice of the
-checkpoint to resume from (resume.py), a run folder of its own per run (run_dir.py), one
-training run per work dir (work_dir_lock.py), the non-finite loss guard
+checkpoint to resume from (checkpoint/resume.py), a run folder of its own per run (engine/unique_run_dir.py), one
+training run per work dir (engine/work_dir_lock.py), the non-finite loss guard
 (NonFiniteGuardHook) and a checkpoint on preemption signals (PreemptionHook); tools/train.py
 adds the last two."""
 from typing import Optional
 
-from mmengine.fileio import register_backend
-from mmengine.registry import HOOKS, RUNNERS
+from mmengine.registry import RUNNERS
 
-from .atomic_checkpoint import AtomicLocalBackend
-from .checkpoint_hook import ATOMIC_BACKEND, SafeCheckpointHook
-from .nonfinite_guard import NonFiniteGuardHook
-from .preemption import PreemptionHook
-from .resume import checkpoint_template, resolve_resume
-from .rng_state import RNGStateHook
-from .run_dir import UniqueRunDirRunner, use_unique_run_dir
-from .work_dir_lock import check_work_dir_owner, lock_work_dir
+from mmtransnext.checkpoint.resume import checkpoint_template, resolve_resume
+from mmtransnext.engine.work_dir_lock import check_work_dir_owner, lock_work_dir
+from mmtransnext.registry import register_runner_with_unique_run_dir
 
 _PLAIN_CHECKPOINT_HOOKS = ('CheckpointHook', 'mmengine.CheckpointHook')
-
-
-def register_safe_training() -> None:
-    HOOKS.register_module(name='SafeCheckpointHook', module=SafeCheckpointHook, force=True)
-    HOOKS.register_module(name='RNGStateHook', module=RNGStateHook, force=True)
-    HOOKS.register_module(name='NonFiniteGuardHook', module=NonFiniteGuardHook, force=True)
-    HOOKS.register_module(name='PreemptionHook', module=PreemptionHook, force=True)
-    RUNNERS.register_module(name='UniqueRunDirRunner', module=UniqueRunDirRunner, force=True)
-    register_backend(ATOMIC_BACKEND['backend'], AtomicLocalBackend, force=True)
 
 
 def setup_safe_training(cfg) -> Optional[dict]:
@@ -57,3 +42,16 @@ def claim_work_dir(cfg, overwrite: bool = False) -> None:
 def setup_safe_testing(cfg) -> None:
     """tools/test.py: a run folder of its own."""
     use_unique_run_dir(cfg)
+
+
+def use_unique_run_dir(cfg) -> None:
+    """Make the tools build a runner with a run folder of its own
+    (mmtransnext/engine/unique_run_dir.py): the plain Runner becomes UniqueRunDirRunner,
+    another registered runner type gets the mixin under the name ``UniqueRunDir<type>``."""
+    runner_type = cfg.get('runner_type', 'Runner')
+    if not isinstance(runner_type, str) or runner_type.startswith('UniqueRunDir'):
+        return
+    base = RUNNERS.get(runner_type)
+    if base is None:
+        return  # unknown type: building the runner reports it
+    cfg.runner_type = register_runner_with_unique_run_dir(base)

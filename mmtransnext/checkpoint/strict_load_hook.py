@@ -20,10 +20,10 @@ from collections import OrderedDict
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from mmtransnext.utils.checkpoint import (CONVERT_HINT, check_state_dict,
+from mmtransnext.checkpoint.state_dict import (CONVERT_HINT, check_state_dict,
                                           state_dict_problems, summarise_keys,
                                           unwrap_state_dict)
-from mmtransnext.utils.conversion import imagenet_to_mmpretrain, is_imagenet_layout
+from mmtransnext.checkpoint.conversion import imagenet_to_mmpretrain, is_imagenet_layout
 
 PARTIAL_HINT = ('or pass --partial-load to load only the matching weights (the rest stays '
                 'randomly initialised)')
@@ -67,7 +67,16 @@ def check_resume_checkpoint(checkpoint, filename=None):
 
 
 class StrictLoadHook(Hook):
-    """See the module docstring. Added by tools/train.py and tools/test.py."""
+    """Checks a checkpoint against the whole model before its weights are copied in: the
+    authors' ImageNet layout converted on the fly; uncovered, mis-shaped or unexpected keys
+    an error naming them and the fix; a resume from a weights-only file refused (see the
+    module docstring). tools/train.py and tools/test.py add it (:func:`use_strict_load`).
+
+    Args:
+        allow_partial (bool): Load only the matching weights and log which stay randomly
+            initialised, instead of refusing the checkpoint (the tools' ``--partial-load``).
+            Defaults to False.
+    """
 
     priority = 'VERY_HIGH'  # before hooks that read the weights (EMAHook)
 

@@ -46,7 +46,7 @@ UPSTREAM_WARNINGS = (
 # Records of upstream loggers (logger name regex, message regex) that the same stack prints
 # on every run: mmengine's own deprecation notices, and the IoUMetric notice about a prefix
 # that mmseg's configs never set. Only a console that hides them (tools/demo.py's, through
-# mmtransnext.utils.console_filter) uses this list; log files keep every record.
+# mmtransnext.cli.console_filter) uses this list; log files keep every record.
 UPSTREAM_LOG_RECORDS = (
     (r'mmengine$', r'The prefix is not set in metric class IoUMetric'),
     (r'mmengine$', r'"FileClient" will be deprecated in future'),

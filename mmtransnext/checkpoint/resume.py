@@ -25,8 +25,8 @@ from typing import Dict, Optional, Tuple
 from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 
-from mmtransnext.utils.safe_load import torch_load_allowed
-from .atomic_checkpoint import remove_stale_temporaries
+from mmtransnext.checkpoint.safe_load import torch_load_allowed
+from .atomic_write import remove_stale_temporaries
 
 
 def _warn(msg):
