@@ -121,6 +121,7 @@ def gelu_backward_needs_contiguous_grad() -> bool:
     """Whether GELU's CPU backward is wrong for a strided incoming gradient (torch 2.0.1:
     values of 1e27 or NaN; 2.12 is right). Probed once on the torch at hand, a 4 x 4 case."""
     import torch.nn.functional as F
+
     # on the CPU explicitly: the first call may come inside a torch.device('meta') block
     x = torch.linspace(-2, 2, 16, device='cpu').view(1, 4, 4).requires_grad_()
     grad = torch.linspace(-1, 1, 16, device='cpu').view(1, 4, 4).transpose(1, 2)
@@ -211,7 +212,7 @@ def mmengine_at_least(*version: int) -> bool:
 def loop_skips_trained_batches() -> bool:
     """Whether mmengine's IterBasedTrainLoop advances the dataloader past the batches
     already trained when it resumes (mmengine >= 0.10.3); before it, the resumed run would
-    train the first batches again unless the caller skips them (engine/rng_state.py)."""
+    train the first batches again unless the caller skips them (checkpoint/rng_state_hook.py)."""
     return mmengine_at_least(0, 10, 3)
 
 

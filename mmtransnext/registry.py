@@ -8,8 +8,9 @@ or without those packages installed, and needs none of them imported.
 * :func:`register_all_modules` runs when ``mmtransnext`` is imported: the backbone (also
   under the authors' names ``transnext_micro|tiny|small|base``,
   mmtransnext/models/backbones/authors_compat.py), the optimizer constructor and wrapper,
-  the hooks, the runner with a run folder of its own, the atomic file backend; the safe checkpoint reader (mmtransnext/checkpoint/safe_load.py) as
-  mmengine's loader of local files; the ``mmtransnext::`` config prefix (``_base_ =
+  the hooks, the runner with a run folder of its own, the atomic file backend; the safe
+  checkpoint reader (mmtransnext/checkpoint/safe_load.py) as mmengine's loader of local
+  files; the ``mmtransnext::`` config prefix (``_base_ =
   'mmtransnext::upernet/upernet_transnext_tiny.py'``, read from the configs the package
   ships in ``.mim/configs``); and, where timm is installed, timm's ``transnext_*`` models
   (mmtransnext/models/classifiers/timm_transnext.py; the backbone itself does not import
@@ -23,8 +24,8 @@ or without those packages installed, and needs none of them imported.
 import importlib.util
 
 from mmengine.config.utils import MODULE2PACKAGE
-from mmengine.registry import (HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS,
-                               RUNNERS, TRANSFORMS)
+from mmengine.registry import (HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, RUNNERS,
+                               TRANSFORMS)
 
 
 def _register(registry, *classes) -> None:

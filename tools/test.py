@@ -16,14 +16,14 @@ from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 filter_upstream_warnings()
 
 import argparse
-import os
 
 from mmengine.config import Config, DictAction
 
 from mmtransnext.checkpoint.strict_load_hook import add_partial_load_argument, use_strict_load
 from mmtransnext.cli.cfg_options import merge_cfg_options
 from mmtransnext.cli.config_values import check_config_values
-from mmtransnext.cli.distributed import setup_distributed, teardown_distributed
+from mmtransnext.cli.distributed import (add_launcher_arguments, export_local_rank,
+                                         setup_distributed, teardown_distributed)
 from mmtransnext.cli.preflight import check_run_inputs, check_writable
 from mmtransnext.cli.safe_training import setup_safe_testing
 from mmtransnext.cli.task import init_task_scope
@@ -53,13 +53,10 @@ def parse_args(argv=None):
         help='override config settings, key=value')
     parser.add_argument('--no-data-checks', action='store_true',
                         help='load data with the plain transforms (no file named on errors)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_launcher_arguments(parser)
     add_partial_load_argument(parser)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 

@@ -17,7 +17,6 @@ filter_upstream_warnings()
 import argparse
 import copy
 import logging
-import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
@@ -27,15 +26,15 @@ from mmtransnext.checkpoint.resume_diff import report_config_changes
 from mmtransnext.checkpoint.strict_load_hook import add_partial_load_argument, use_strict_load
 from mmtransnext.cli.cfg_options import merge_cfg_options
 from mmtransnext.cli.config_values import check_config_values
-from mmtransnext.cli.distributed import setup_distributed, teardown_distributed
+from mmtransnext.cli.distributed import (add_launcher_arguments, export_local_rank,
+                                         setup_distributed, teardown_distributed)
 from mmtransnext.cli.preflight import check_run_inputs, check_writable
 from mmtransnext.cli.safe_training import claim_work_dir, setup_safe_training
 from mmtransnext.cli.task import init_task_scope
 from mmtransnext.cli.work_dir import work_dir_from
-from mmtransnext.datasets.checked_loading import (BadDataError, scan_dataset,
-                                                   use_checked_loading, use_checked_loading_in)
-from mmtransnext.engine.nonfinite_guard_hook import (ACTIONS, DEFAULT_MAX_SKIPS,
-                                                     use_nonfinite_guard)
+from mmtransnext.datasets.checked_loading import (BadDataError, scan_dataset, use_checked_loading,
+                                                  use_checked_loading_in)
+from mmtransnext.engine.nonfinite_guard_hook import ACTIONS, DEFAULT_MAX_SKIPS, use_nonfinite_guard
 from mmtransnext.engine.preemption_hook import REQUEUE_EXIT_CODE, use_preemption_save
 
 TRAIN_LOADERS = ('train_dataloader', 'val_dataloader')
@@ -83,14 +82,10 @@ def parse_args(argv=None):
                       'missing labels, labels of another size, label ids outside the classes)')
     data.add_argument('--no-data-checks', action='store_true',
                       help='load data with the plain transforms (no file named on errors)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    # torch.distributed.launch passes --local-rank (torchrun sets LOCAL_RANK)
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_launcher_arguments(parser)
     add_partial_load_argument(parser)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 

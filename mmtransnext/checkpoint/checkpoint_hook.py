@@ -24,8 +24,8 @@ from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 
 from .atomic_write import atomic_write_bytes
-from .state_dict import nonfinite_tensors
 from .rng_state_hook import RNG_INFO_KEY, training_rng_states
+from .state_dict import nonfinite_tensors
 
 ATOMIC_BACKEND = dict(backend='atomic_local')
 

@@ -26,6 +26,7 @@ from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 
 from mmtransnext.checkpoint.safe_load import torch_load_allowed
+
 from .atomic_write import remove_stale_temporaries
 
 

@@ -20,10 +20,9 @@ from collections import OrderedDict
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from mmtransnext.checkpoint.state_dict import (CONVERT_HINT, check_state_dict,
-                                          state_dict_problems, summarise_keys,
-                                          unwrap_state_dict)
 from mmtransnext.checkpoint.conversion import imagenet_to_mmpretrain, is_imagenet_layout
+from mmtransnext.checkpoint.state_dict import (CONVERT_HINT, check_state_dict, state_dict_problems,
+                                               summarise_keys, unwrap_state_dict)
 
 PARTIAL_HINT = ('or pass --partial-load to load only the matching weights (the rest stays '
                 'randomly initialised)')

@@ -16,6 +16,7 @@ next record, progress bar, bar header, traceback or Python warning.
 import re
 
 from mmtransnext.engine.progress_bar_hook import BAR_KEYS
+
 from .upstream_warnings import UPSTREAM_LOG_RECORDS
 
 _ANSI = re.compile(rb'\x1b\[[0-9;]*m')

@@ -1,6 +1,24 @@
-"""``--launcher pytorch`` on CPU: tools/dist_train.sh and dist_test.sh with gloo."""
+"""The tools' ``--launcher`` and ``--local-rank`` options, and ``--launcher pytorch`` on
+CPU: tools/dist_train.sh and dist_test.sh with gloo."""
+import argparse
+import os
+
 import torch
 from mmengine.config import Config, ConfigDict
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def add_launcher_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank (torchrun sets LOCAL_RANK)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def export_local_rank(args: argparse.Namespace) -> None:
+    """LOCAL_RANK from ``--local-rank`` where the launcher did not set it."""
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
 
 
 def setup_distributed(cfg: Config, launcher: str) -> None:

@@ -1,10 +1,10 @@
 """What tools/train.py and tools/test.py switch on so that no run loses work or data:
 atomic checkpoints that are never non-finite and a ``last_checkpoint`` that mmengine reads
 from anywhere (SafeCheckpointHook), exact resume (RNGStateHook), a safe choice of the
-checkpoint to resume from (checkpoint/resume.py), a run folder of its own per run (engine/unique_run_dir.py), one
-training run per work dir (engine/work_dir_lock.py), the non-finite loss guard
-(NonFiniteGuardHook) and a checkpoint on preemption signals (PreemptionHook); tools/train.py
-adds the last two."""
+checkpoint to resume from (checkpoint/resume.py), a run folder of its own per run
+(engine/unique_run_dir.py), one training run per work dir (engine/work_dir_lock.py), the
+non-finite loss guard (NonFiniteGuardHook) and a checkpoint on preemption signals
+(PreemptionHook); tools/train.py adds the last two."""
 from typing import Optional
 
 from mmengine.registry import RUNNERS

@@ -11,7 +11,6 @@ decoding, NMS) stay outside, as in mmdeploy's flows; the graph takes the normali
 * det (Mask R-CNN, DINO): ``extract_feat``, backbone + neck feature maps.
 * part='backbone' (any task): the TransNeXt stages alone.
 """
-import torch
 import torch.nn as nn
 
 from mmtransnext.models.parts import backbone_of

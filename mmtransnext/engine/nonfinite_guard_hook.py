@@ -18,18 +18,17 @@ the next loss is NaN and stops the run, and SafeCheckpointHook never writes such
 tools/train.py adds it by default (``--nonfinite-guard stop|skip|off``,
 ``--nonfinite-skips N``; or in the config ``nonfinite_guard = dict(action='skip',
 max_skips=20)`` / ``nonfinite_guard = 'off'``). SafeCheckpointHook refuses, on its own,
-to write weights that are not finite (:func:`nonfinite_tensors`).
+to write weights that are not finite
+(:func:`mmtransnext.checkpoint.state_dict.nonfinite_tensors`).
 """
 import logging
-from typing import List, Optional
+from typing import Optional
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-
-from mmtransnext.checkpoint.state_dict import nonfinite_tensors
 
 ACTIONS = ('stop', 'skip', 'off')
 DEFAULT_MAX_SKIPS = 10

@@ -22,7 +22,8 @@ recomputes the probabilities from the stored log-sum-exp; no [B, heads, N, P] te
 
 Otherwise :func:`aggregated_attention_torch`, the reference, runs. All compute the same
 numbers. The last stage's CosineMHSA is not fused: it is one matmul, a bias add and a softmax
-on the 1/32 grid (1.6 % of a TransNeXt-T forward at 512 x 512 on CPU, 46 of 2940 ms, 1 thread). Non-finite inputs are not checked: as in the torch path, a NaN or inf reaching a
+on the 1/32 grid (1.6 % of a TransNeXt-T forward at 512 x 512 on CPU, 46 of 2940 ms, 1
+thread). Non-finite inputs are not checked: as in the torch path, a NaN or inf reaching a
 query's logits makes that query's output NaN (softmax of inf - inf), other queries are
 unaffected unless they read the same token.
 """

@@ -23,8 +23,8 @@ import torch
 
 from mmtransnext.compat import autocast_dtype
 
-from .checks import check_av, check_qk, check_rpb
 from . import self_check
+from .checks import check_av, check_qk, check_rpb
 from .export_guard import tracing_for_export
 from .sliding_window_torch import sliding_av_torch, sliding_qk_torch
 from .torch_reference import reference_active
@@ -52,6 +52,7 @@ def _ext_supports(ops, tensor) -> bool:
     if ops is None:
         return False
     from . import ext_loader
+
     # meta: the extension's fake kernels give shapes (no data), as for FakeTensors
     return tensor.device.type in ('cpu', 'meta') or (tensor.is_cuda and ext_loader.has_cuda())
 

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
 
-from mmtransnext.models.layers import AggregatedAttention
 from mmtransnext.cli.config_loading import DictAction, build_model, load_config
+from mmtransnext.models.layers import AggregatedAttention
 from mmtransnext.models.parts import backbone_of
 
 

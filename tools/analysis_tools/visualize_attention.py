@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mmtransnext.models.layers import AggregatedAttention
-from mmtransnext.ops.window_geometry import window_offsets
 from mmtransnext.cli.config_loading import DictAction, build_model, load_config
-from mmtransnext.models.parts import backbone_of
 from mmtransnext.cli.visualization import (blend, heatmap, load_image, normalise,
-                                             preprocessor_stats, save_png)
+                                           preprocessor_stats, save_png)
+from mmtransnext.models.layers import AggregatedAttention
+from mmtransnext.models.parts import backbone_of
+from mmtransnext.ops.window_geometry import window_offsets
 
 
 def capture_attention(backbone, x, stage, block):

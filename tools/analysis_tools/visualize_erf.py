@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from mmtransnext.cli.config_loading import DictAction, build_model, load_config
-from mmtransnext.models.parts import backbone_of
 from mmtransnext.cli.visualization import (heatmap, list_images, load_image, normalise,
-                                             preprocessor_stats, save_png)
+                                           preprocessor_stats, save_png)
+from mmtransnext.models.parts import backbone_of
 
 THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
 

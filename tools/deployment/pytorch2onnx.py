@@ -26,15 +26,14 @@ import sys
 
 import torch
 
-from mmtransnext.deploy.onnx_export import (DYNAMIC_REFUSAL, INPUT_NAME, OPSET,
-                                            check_shape, constant_nodes, custom_ops,
-                                            export_onnx)
-from mmtransnext.deploy.ort_check import TOLERANCE, compare, latency, ort_session
-from mmtransnext.deploy.task_graph import PARTS, TaskGraph
+from mmtransnext.cli.config_loading import DictAction, build_model, load_config
 from mmtransnext.cli.task import init_task_scope
 from mmtransnext.cli.test_options import set_pos_bias
+from mmtransnext.deploy.onnx_export import (DYNAMIC_REFUSAL, INPUT_NAME, OPSET, check_shape,
+                                            constant_nodes, custom_ops, export_onnx)
+from mmtransnext.deploy.ort_check import TOLERANCE, compare, latency, ort_session
+from mmtransnext.deploy.task_graph import PARTS, TaskGraph
 from mmtransnext.models.layers.position_bias import POS_BIAS_MODES
-from mmtransnext.cli.config_loading import DictAction, build_model, load_config
 
 
 class ExportError(RuntimeError):

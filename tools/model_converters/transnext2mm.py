@@ -25,12 +25,12 @@ import sys
 
 import torch
 
-from mmtransnext.models import TransNeXt, TransNeXtClassifier
-from mmtransnext.checkpoint.state_dict import CheckpointMismatchError, check_state_dict, unwrap_state_dict
-from mmtransnext.checkpoint.state_dict import backbone_state_dict
 from mmtransnext.checkpoint.conversion import imagenet_to_mmpretrain, is_imagenet_layout
-from mmtransnext.models.backbones.arch_settings import infer_arch
 from mmtransnext.checkpoint.safe_load import load_checkpoint_file
+from mmtransnext.checkpoint.state_dict import (CheckpointMismatchError, backbone_state_dict,
+                                               check_state_dict, unwrap_state_dict)
+from mmtransnext.models import TransNeXt, TransNeXtClassifier
+from mmtransnext.models.backbones.arch_settings import infer_arch
 
 
 def _meta(checkpoint, **ours):

@@ -8,11 +8,11 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import constant_init, normal_init, trunc_normal_init
 
-from mmtransnext.models.layers import (AggregatedAttention, CosineMHSA, LogCPB,
-                                       OverlapPatchEmbed, PositionBiasSettings,
-                                       TransNeXtBlock)
-from mmtransnext.models.layers.position_bias import check_pos_bias
 from mmtransnext.checkpoint.state_dict import load_backbone_checkpoint
+from mmtransnext.models.layers import (AggregatedAttention, CosineMHSA, LogCPB, OverlapPatchEmbed,
+                                       PositionBiasSettings, TransNeXtBlock)
+from mmtransnext.models.layers.position_bias import check_pos_bias
+
 from .arch_settings import PATCH_STRIDES, resolve_arch, stage_stride
 from .validation import check_backbone_args, check_finite
 

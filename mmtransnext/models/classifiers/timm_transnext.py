@@ -20,11 +20,12 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._builder import resolve_pretrained_cfg
 from timm.models._features import feature_take_indices
 
-from mmtransnext.compat import timm_register_notrace_module
-from mmtransnext.models.layers import AggregatedAttention, CosineMHSA
-from mmtransnext.checkpoint.state_dict import unwrap_state_dict
 from mmtransnext.checkpoint.conversion import mmpretrain_to_imagenet
+from mmtransnext.checkpoint.state_dict import unwrap_state_dict
+from mmtransnext.compat import timm_register_notrace_module
 from mmtransnext.models.backbones.arch_settings import stage_stride
+from mmtransnext.models.layers import AggregatedAttention, CosineMHSA
+
 from .transnext_cls import TransNeXtClassifier
 
 __all__ = ['TimmTransNeXt']
