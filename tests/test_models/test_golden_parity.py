@@ -3,9 +3,7 @@ import pytest
 import torch
 
 from mmtransnext.models import TransNeXt
-from conftest import golden_arch
-
-TOL = 1e-4
+from golden_testing import TOL, golden_arch
 
 
 def _backbone(golden, case):
