@@ -24,3 +24,21 @@ def golden_arch(arch):
     return dict(embed_dims=arch['embed_dims'], num_heads=arch['num_heads'],
                 depths=arch['depths'], mlp_ratios=arch['mlp_ratios'],
                 sr_ratios=arch['sr_ratios'], window_size=arch['window_size'])
+
+
+def check_backbone_parity(golden, index):
+    """The golden file's case ``index`` through TransNeXt (the golden weights, the case's
+    img_size, pretrain_size and position-bias mode): every stage within TOL."""
+    from mmtransnext.models import TransNeXt
+    case = golden['cases'][index]
+    model = TransNeXt(arch=golden_arch(golden['arch']), img_size=case['img_size'],
+                      pretrain_size=case['pretrain_size'], pos_bias=case['mode'])
+    model.load_state_dict(golden['state_dict'], strict=True)
+    model.eval()
+    with torch.no_grad():
+        outs = model(case['input'])
+    assert len(outs) == 4
+    for i, (out, ref) in enumerate(zip(outs, case['outputs'])):
+        assert out.shape == ref.shape, f'stage {i}'
+        err = (out - ref.float()).abs().max().item()
+        assert err <= TOL, f'{case["mode"]} {tuple(case["input"].shape)} stage {i}: {err:.2e}'
