@@ -69,9 +69,9 @@ def test_exact_resume_restores_every_rng_stream(tmp_path, by_epoch, num_workers)
 
 
 def test_rng_state_round_trip():
-    state = capture_rngstate_tensors()
+    state = capture_rng_state()
     drawn = (random.random(), np.random.rand(), torch.rand(1))
-    restore_rngstate_tensors(state)
+    restore_rng_state(state)
     assert (random.random(), np.random.rand()) == drawn[:2] and torch.equal(torch.rand(1),
                                                                             drawn[2])
 

@@ -1,7 +1,6 @@
 """The demo's console: mmengine's INFO records (one- and multi-line) and the known upstream
 notices are hidden; progress bars, headers, other warnings, errors, tracebacks and plain
 prints are shown, however the output is cut into chunks."""
-import sys
 
 import pytest
 

@@ -5,7 +5,6 @@ import os
 import signal
 
 import pytest
-import torch
 from mmengine.hooks import Hook
 
 from mmtransnext.engine.preemption_hook import REQUEUE_EXIT_CODE, Preempted, PreemptionHook
