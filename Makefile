@@ -1,5 +1,6 @@
 # `make demo`: set up .venv, then run the main job on embedded toy data.
 # `make test`: set up .venv, then run the test suite.
+# `make test-fast`: the same without the end-to-end tool runs (pytest -m "not e2e").
 # `make test-oldest`: the same on the oldest supported stack (.venv-oldest, torch 2.0.1).
 # Setup is incremental: a second run only rebuilds what changed and goes straight on.
 SHELL := /bin/bash
@@ -27,15 +28,18 @@ PIP_OLD := $(PY_OLD) -m pip install -c $(abspath requirements/constraints-oldest
 OLD_SRC := $(VENV_OLD)/src
 SOURCES := $(shell git ls-files -co --exclude-standard 2>/dev/null)
 # What differs between the stacks: ops, models, checkpoints, configs, each tool once.
-OLDEST_TESTS ?= tests/test_ops tests/test_models tests/test_configs tests/test_registry.py \
-	tests/test_utils_checkpoint.py tests/test_compat.py tests/test_tools/test_safe_load.py \
+OLDEST_TESTS ?= tests/test_ops tests/test_models tests/test_configs/test_config_files.py \
+	tests/test_configs/test_optim_constructor.py tests/test_registry.py tests/test_compat.py \
+	tests/test_checkpoint/test_conversion.py tests/test_checkpoint/test_safe_load.py \
+	tests/test_checkpoint/test_strict_load_hook.py tests/test_checkpoint/test_mmengine_contract.py \
+	tests/test_cli/test_cfg_options.py tests/test_cli/test_preflight.py \
+	tests/test_engine/test_nonfinite_guard.py tests/test_deploy/test_export_guard.py \
 	tests/test_tools/test_load_errors.py tests/test_tools/test_resume.py \
 	tests/test_tools/test_card_usage.py tests/test_tools/test_seg.py tests/test_tools/test_det.py \
 	tests/test_tools/test_cls.py tests/test_tools/test_onnx_export.py \
-	tests/test_tools/test_install.py tests/test_tools/test_mmengine_contract.py \
-	tests/test_tools/test_nonfinite_guard.py tests/test_tools/test_seg_tta.py
+	tests/test_tools/test_install.py
 
-.PHONY: test test-oldest demo setup clean-ext
+.PHONY: test test-fast test-oldest demo setup clean-ext
 
 setup: $(VENV)/.ext
 
@@ -74,6 +78,10 @@ $(VENV_OLD)/.ext: $(VENV_OLD)/.stack $(SOURCES)
 
 test: $(VENV)/.ext
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+# everything but the end-to-end tool runs (marker e2e: tests/test_tools/ and a few others)
+test-fast: $(VENV)/.ext
+	$(PY) -m pytest tests -m "not e2e" $(PYTEST_ARGS)
 
 test-oldest: $(VENV_OLD)/.ext
 	cd $(OLD_SRC) && PATH=$(abspath $(VENV_OLD))/bin:$$PATH $(PY_OLD) -m pytest \

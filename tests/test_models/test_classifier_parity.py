@@ -2,10 +2,8 @@
 import pytest
 import torch
 
-from conftest import golden_arch
+from golden_testing import TOL, golden_arch
 from mmtransnext.checkpoint.conversion import imagenet_to_mmpretrain
-
-TOL = 1e-4
 
 
 def _mode(case):

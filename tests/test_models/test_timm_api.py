@@ -7,10 +7,9 @@ import torch
 from mmengine.config import Config
 
 import mmtransnext  # noqa: F401
-from conftest import golden_arch
+from golden_testing import TOL, golden_arch
 from mmtransnext.models.classifiers.transnext_cls import NO_WEIGHT_DECAY_KEYS
 from mmtransnext.checkpoint.conversion import imagenet_to_mmpretrain
-from test_classifier_parity import TOL
 
 OPTIM_CFG = 'configs/_base_/transnext_optim.py'
 

@@ -1,22 +1,11 @@
 """Golden backbone parity (tests/test_models/test_golden_parity.py) with MMTRANSNEXT_OPS=ext:
 the compiled kernels reproduce the authors' reference outputs to the same 1e-4, with the
 fused aggregated attention (default) and with the window kernels (MMTRANSNEXT_FUSED=0)."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from golden_testing import check_backbone_parity
 from mmtransnext.ops import attention, sliding_window
 from ops_testing import requires_ext
-
-_PARITY_FILE = Path(__file__).parents[1] / 'test_models' / 'test_golden_parity.py'
-
-
-def _parity_module():
-    spec = importlib.util.spec_from_file_location('_golden_parity_for_ext', _PARITY_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @requires_ext
@@ -34,4 +23,4 @@ def test_backbone_matches_reference_with_ext(golden_w3, index, fused, monkeypatc
         monkeypatch.setattr(attention, 'aggregated_attention_torch', torch_path_used)
     else:
         monkeypatch.setenv('MMTRANSNEXT_FUSED', '0')
-    _parity_module().test_backbone_matches_reference(golden_w3, index)
+    check_backbone_parity(golden_w3, index)

@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
+from tools_testing import load_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests/data/cls_micro_config.py'
-sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
 
 
 def _run(tool, *args):
@@ -32,7 +33,7 @@ def image_dir(tmp_path_factory):
 
 
 def test_get_flops_matches_hand_count_for_one_block():
-    from get_flops import count_flops
+    count_flops = load_tool('analysis_tools/get_flops').count_flops
     from mmtransnext.models.layers import (COORDINATE_CACHE, PositionBiasSettings,
                                            TransNeXtBlock)
 
@@ -95,7 +96,7 @@ def test_visualize_erf_writes_a_heat_map_per_stage(image_dir, tmp_path):
 def test_erf_gradient_is_not_rounding_noise():
     """Each stage ends in a LayerNorm: the channel sum of its output is a constant at init,
     so the ERF must not be the gradient of that sum (it would be ~1e-6 of noise)."""
-    from visualize_erf import accumulate_erf
+    accumulate_erf = load_tool('analysis_tools/visualize_erf').accumulate_erf
     from mmtransnext.models import TransNeXt
 
     torch.manual_seed(0)
@@ -115,7 +116,7 @@ def test_visualize_attention_writes_three_panels(image_dir, tmp_path):
 
 
 def test_attention_maps_follow_the_query():
-    from visualize_attention import query_maps
+    query_maps = load_tool('analysis_tools/visualize_attention').query_maps
     h, n_local, n_pool = 2, 9, 4
     attn_local = torch.rand(h, 16 * 16, n_local)
     attn_pool = torch.rand(h, 16 * 16, n_pool)

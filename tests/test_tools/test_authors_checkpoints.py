@@ -21,7 +21,6 @@ from mmengine.runner import load_checkpoint
 from mmtransnext.checkpoint.state_dict import load_backbone_checkpoint
 from tools_testing import (MICRO_DIMS, ROOT, dino_config, mask2former_config, mask_rcnn_config,
                            test_tool, upernet_config, write_config)
-from tools_testing import ade64, coco128, toy_root  # noqa: F401 (fixtures)
 
 LAYOUTS = ROOT / 'tests' / 'data' / 'authors_checkpoints'
 # micro widths, one block per stage: every name of the authors' layout, few keys

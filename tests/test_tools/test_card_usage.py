@@ -10,7 +10,6 @@ import sys
 
 from tools_testing import (CLASSES, MICRO_DIMS, ROOT, read_metrics, run, run_on_a_free_port,
                            tool_env)
-from tools_testing import coco128, toy_root  # noqa: F401 (fixtures)
 
 CARD_CONFIG = 'configs/dino/dino-5scale_transnext_base.py'
 CLASS_LIST = '[' + ','.join(CLASSES) + ']'

@@ -1,16 +1,12 @@
 """tools/analysis_tools/check_ops.py: the CPU self-check passes (the Triton kernels in the
 interpreter included), a wrong kernel fails it, a kernel not offered is listed with why."""
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
+from mmtransnext.ops import ext_loader, triton_support
+from tools_testing import load_tool
 
-import check_ops  # noqa: E402
-from mmtransnext.ops import ext_loader, triton_support  # noqa: E402
+check_ops = load_tool('analysis_tools/check_ops')
 
 requires_ext = pytest.mark.skipif(ext_loader.load() is None,
                                   reason=f'mmtransnext._ext not built ({ext_loader.load_error()})')

@@ -6,7 +6,6 @@ import pickle
 import torch
 
 from tools_testing import cls_config, test_tool, train
-from tools_testing import cls_run, imagenet64, toy_root  # noqa: F401 (fixtures)
 from mmtransnext.checkpoint.safe_load import enable_safe_load, torch_load_allowed
 
 

@@ -1,23 +1,14 @@
 """tools/demo.py: its training run is reproducible (same seed, same weights bit for bit;
 another seed, other weights) and free of upstream warning noise, and its closing note on
 the position-bias modes follows the numbers."""
-import importlib.util
 import re
 import sys
 
 import torch
 
-from tools_testing import ROOT, TOOLS, run, tool_env
-from tools_testing import ade64, toy_root  # noqa: F401 (fixtures)
+from tools_testing import ROOT, load_tool, run, tool_env
 from mmtransnext.checkpoint.safe_load import enable_safe_load
 from mmtransnext.cli.upstream_warnings import UPSTREAM_WARNINGS
-
-
-def _demo():
-    spec = importlib.util.spec_from_file_location('tools_demo', TOOLS / 'demo.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _train(demo, work_dir, seed, data_root):
@@ -35,7 +26,7 @@ def _train(demo, work_dir, seed, data_root):
 
 
 def test_demo_training_is_reproducible(tmp_path, ade64):
-    demo = _demo()
+    demo = load_tool('demo')
     first, out = _train(demo, tmp_path / 'a', 0, ade64)
     second, _ = _train(demo, tmp_path / 'b', 0, ade64)
     other, _ = _train(demo, tmp_path / 'c', 1, ade64)
@@ -49,7 +40,7 @@ def test_demo_training_is_reproducible(tmp_path, ade64):
 
 
 def test_modes_note_follows_the_numbers():
-    demo = _demo()
+    demo = load_tool('demo')
     same = [('single scale', 'interpolate', 80.0, 97.0),
             ('single scale', 'extrapolate', 80.0, 97.0),
             ('ms + flip', 'interpolate', 78.0, 96.0), ('ms + flip', 'extrapolate', 78.0, 96.0)]

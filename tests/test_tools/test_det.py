@@ -3,7 +3,6 @@ checkpoint gives COCO bbox (and segm) mAP."""
 import pickle
 
 from tools_testing import dino_config, mask_rcnn_config, test_tool, train
-from tools_testing import coco128, toy_root  # noqa: F401 (fixtures)
 
 
 def _is_number(value):

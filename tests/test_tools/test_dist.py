@@ -1,5 +1,6 @@
 """tools/dist_train.sh and dist_test.sh with 2 processes (torchrun, gloo on CPU), and the
-Slurm scripts' command lines (with a stand-in srun)."""
+Slurm scripts' command lines (with a stand-in srun), and slurm_train.sh requeueing a
+preempted job."""
 import stat
 import sys
 
@@ -7,7 +8,7 @@ import torch
 
 from tools_testing import (TOOLS, cls_config, read_metrics, run, run_on_a_free_port,
                            tool_env)
-from tools_testing import imagenet64, toy_root  # noqa: F401 (fixtures)
+from mmtransnext.engine.preemption_hook import REQUEUE_EXIT_CODE
 
 EXTRA = '''
 custom_imports = dict(imports=['mmtransnext', 'rank_state_hook'], allow_failed_imports=False)
@@ -53,11 +54,20 @@ def test_slurm_scripts(tmp_path):
     assert 'tools/test.py cfg.py ck.pth --launcher=slurm --aug-test' in line
 
 
-def test_read_metrics_survives_two_ranks_dumping_one_file(tmp_path):
-    """Both ranks of dist_test.sh dump the same metrics to one json log opened with 'w':
-    a shorter dump over a longer one leaves the longer one's tail (seen in this test)."""
-    (tmp_path / '20261122_050419').mkdir()
-    (tmp_path / '20261122_050419' / '20261122_050419.json').write_text(
-        '{"accuracy/top1": 75.0, "accuracy/top5": 100.0, "time": 0.199082612991333}66}\n')
-    assert read_metrics(tmp_path) == {'accuracy/top1': 75.0, 'accuracy/top5': 100.0,
-                                      'time': 0.199082612991333}
+def test_slurm_train_requeues_a_preempted_job(tmp_path):
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name, body in (('srun', f'echo "SRUN $*"; exit {REQUEUE_EXIT_CODE}'),
+                       ('scontrol', 'echo "SCONTROL $*"')):
+        tool = bin_dir / name
+        tool.write_text(f'#!/bin/sh\n{body}\n')
+        tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+    env = tool_env(PATH=f'{bin_dir}:/usr/bin:/bin', SLURM_JOB_ID='123')
+    cmd = ['bash', TOOLS / 'slurm_train.sh', 'part', 'job', 'cfg.py', 'wd']
+    proc = run(cmd, env=env, expect_ok=False)
+    assert proc.returncode == REQUEUE_EXIT_CODE
+    assert 'SCONTROL requeue 123' in proc.stdout
+    assert '--resume' not in next(l for l in proc.stdout.splitlines() if l.startswith('SRUN'))
+    proc = run(cmd, env={**env, 'SLURM_RESTART_COUNT': '1'}, expect_ok=False)
+    line = next(l for l in proc.stdout.splitlines() if l.startswith('SRUN'))
+    assert line.endswith('--launcher=slurm --resume')

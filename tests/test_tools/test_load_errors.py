@@ -2,33 +2,26 @@
 before work is done. tools/train.py and tools/test.py run in-process (their ``main``);
 one subprocess runs the converter in a fresh interpreter.
 
-Probes: a checkpoint missing block3, of another arch, the authors' unconverted one,
---partial-load, --resume with a weights-only file, junk bytes, a truncated file, a
-directory, a malicious pickle, mmengine training checkpoints read by every reader,
-transnext2mm keeping ``meta``, a dataset folder without images, --cfg-options typos."""
+Probes: a checkpoint missing block3, the authors' unconverted one, --partial-load,
+--resume with a weights-only file, junk bytes, a truncated file, a directory, mmengine
+training checkpoints read by every reader, transnext2mm keeping ``meta``, a dataset folder
+without images. The parts on their own (another arch, a malicious pickle, --cfg-options
+typos): tests/test_checkpoint/test_strict_load_hook.py, tests/test_cli/test_cfg_options.py."""
 import pickle
-import re
 import sys
 
 import pytest
 import torch
-import torch.nn as nn
 
-from mmtransnext.cli.cfg_options import UnknownCfgOptionError, check_cfg_options
-from mmtransnext.cli.preflight import EmptyDatasetError
-from mmtransnext.checkpoint.strict_load_hook import StrictLoadHook
-from mmtransnext.models import TransNeXt
-from mmtransnext.checkpoint.state_dict import CheckpointMismatchError
 from mmtransnext.checkpoint.conversion import mmpretrain_to_imagenet
-from mmtransnext.checkpoint.safe_load import (NotACheckpointError, UnsafeCheckpointError,
-                                          load_checkpoint_file)
-from mmtransnext.checkpoint.safe_load import torch_load_allowed
+from mmtransnext.checkpoint.safe_load import (NotACheckpointError, load_checkpoint_file,
+                                              torch_load_allowed)
+from mmtransnext.checkpoint.state_dict import CheckpointMismatchError
+from mmtransnext.cli.preflight import EmptyDatasetError
+from mmtransnext.models import TransNeXt
 from tools_testing import CONFIGS, ROOT, cls_config, load_tool, run
-from tools_testing import cls_run, imagenet64, toy_root  # noqa: F401 (fixtures)
 
 UPERNET = CONFIGS / 'upernet/upernet_transnext_tiny.py'
-SMALL = dict(embed_dims=[16, 32], num_heads=[1, 2], depths=[1, 2], mlp_ratios=[2, 2],
-             sr_ratios=[2, 1], window_size=[3, None])
 
 
 @pytest.fixture(scope='module')
@@ -107,53 +100,6 @@ def test_train_py_resume_with_weights_only_file(tools, cls_setup, tmp_path, loca
                              '--resume', str(cls_setup['checkpoint'])])
 
 
-# ------------------------------------------------------------- the hook on its own
-class Classifier(nn.Module):
-    """ImageClassifier's key layout: backbone.*, head.fc.*."""
-
-    def __init__(self, arch=SMALL, num_classes=4):
-        super().__init__()
-        self.backbone = TransNeXt(arch=arch, img_size=32, out_indices=(0, 1))
-        self.head = nn.Module()
-        self.head.fc = nn.Linear(arch['embed_dims'][-1], num_classes)
-
-
-class Detector(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.backbone = TransNeXt(arch=SMALL, img_size=32, out_indices=(0, 1))
-        self.neck = nn.Conv2d(32, 8, 1)
-
-
-class FakeRunner:
-    def __init__(self, model, resume=False):
-        self.model, self._resume, self._load_from = model, resume, 'x.pth'
-
-
-def test_checkpoint_of_another_arch():
-    other = dict(SMALL, embed_dims=[24, 48], num_heads=[1, 2])
-    checkpoint = {'state_dict': Classifier(other).state_dict()}
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'checkpoint x.pth does not match Classifier: \d+ shape '
-                             r'mismatches \(checkpoint vs model\): backbone\.'):
-        StrictLoadHook().after_load_checkpoint(FakeRunner(Classifier()), checkpoint)
-
-
-def test_official_checkpoint_into_a_detector_is_backbone_only():
-    official = mmpretrain_to_imagenet(Classifier().state_dict())
-    assert 'head.weight' in official
-    with pytest.raises(CheckpointMismatchError, match=r'2 model weights missing .*: '
-                                                      r'neck\.bias, neck\.weight'):
-        StrictLoadHook().after_load_checkpoint(FakeRunner(Detector()), dict(official))
-    checkpoint = dict(official)
-    StrictLoadHook(allow_partial=True).after_load_checkpoint(FakeRunner(Detector()),
-                                                             checkpoint)
-    assert list(checkpoint) == ['state_dict']
-    loaded = checkpoint['state_dict']
-    assert all(k.startswith('backbone.') for k in loaded)
-    assert len(loaded) == len(Detector().backbone.state_dict())
-
-
 # ------------------------------------------------------------- files that are no checkpoint
 def test_junk_bytes(tools, cls_setup, tmp_path, local_rank):
     junk = tmp_path / 'junk.pth'
@@ -177,24 +123,6 @@ def test_directory_as_checkpoint(tools, cls_setup, local_rank):
     with pytest.raises(IsADirectoryError, match=r'is a directory, not a checkpoint file; '
                                                 r'pass a file inside it \(e\.g\. .*good\.pth'):
         tools['test'].main([str(cls_setup['config']), str(cls_setup['tmp'])])
-
-
-class Payload:
-    def __reduce__(self):
-        return (print, ('unsafe',))
-
-
-def test_malicious_pickle_refused_without_weights_only_advice(tmp_path):
-    path = tmp_path / 'bad.pth'
-    torch.save({'state_dict': {'w': torch.zeros(1)}, 'extra': Payload()}, path)
-    with pytest.raises(UnsafeCheckpointError) as e:
-        load_checkpoint_file(path)
-    assert isinstance(e.value, pickle.UnpicklingError)
-    # torch >= 2.4 names it as pickled (print), the allow-list unpickler of older torch by
-    # its Python 3 module (builtins.print)
-    assert re.search(r'pickles the global (builtins\.)?print, which is neither a tensor',
-                     str(e.value))
-    assert 'weights_only' not in str(e.value)
 
 
 # ------------------------------------------------------------- mmengine training checkpoints
@@ -256,34 +184,3 @@ def test_dataset_folder_without_images(tools, tmp_path, local_rank):
     folder = tmp_path / 'ade' / 'images/validation'
     assert f'test_dataloader: the ADE20KDataset image folder {folder} (data_root + ' \
         'data_prefix) holds no image file; expected the images there (.jpg' in str(e.value)
-
-
-def test_dataset_check_accepts_images_in_subfolders(cls_setup, imagenet64):
-    from mmtransnext.cli.preflight import check_dataset_folders
-    from mmtransnext.cli.config_loading import load_config
-    cfg = load_config(str(cls_setup['config']))
-    check_dataset_folders(cfg, ['train_dataloader', 'val_dataloader'])  # no error
-
-
-def test_cfg_options_typo_is_an_error_before_anything_runs(tools):
-    args = tools['train'].parse_args([str(UPERNET), '--cfg-options',
-                                      'optim_wraper.optimizer.lr=0.5'])
-    with pytest.raises(UnknownCfgOptionError,
-                       match=r"the config has no key 'optim_wraper'; did you mean "
-                             r"'optim_wrapper\.optimizer\.lr'\?"):
-        tools['train'].build_cfg(args)
-    args = tools['test'].parse_args([str(UPERNET), 'c.pth', '--cfg-options',
-                                     'model.backbone.drop_path_rat=0.1'])
-    with pytest.raises(UnknownCfgOptionError, match="did you mean "
-                                                    "'model.backbone.drop_path_rate'"):
-        tools['test'].build_cfg(args)
-
-
-def test_cfg_options_new_key_and_list_index():
-    from mmengine.config import Config
-    cfg = Config.fromfile(str(UPERNET))
-    check_cfg_options(cfg, {'model.backbone.check_finite': True,  # constructor default
-                            'train_cfg.max_iters': 10})
-    with pytest.raises(UnknownCfgOptionError, match=r'train_dataloader\.dataset\.pipeline '
-                                                    r'is a list of \d+ items; .99.'):
-        check_cfg_options(cfg, {'train_dataloader.dataset.pipeline.99.scale': 1})

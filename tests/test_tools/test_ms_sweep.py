@@ -6,10 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from tools_testing import ROOT, ade64, run, toy_root  # noqa: F401 (fixtures)
+from tools_testing import ROOT, load_tool, run
 
 DEMO_CONFIG = ROOT / 'configs/demo/upernet_transnext_micro_toy-ade20k.py'
-sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
 
 
 @pytest.fixture(scope='module')
@@ -38,7 +37,7 @@ def test_sweep_writes_one_row_per_size_and_mode(ade64, random_checkpoint, tmp_pa
 
 
 def test_resize_for_each_task():
-    from ms_sweep import resize_test_pipeline
+    resize_test_pipeline = load_tool('analysis_tools/ms_sweep').resize_test_pipeline
     cls = [dict(type='LoadImageFromFile'), dict(type='ResizeEdge', scale=256, edge='short'),
            dict(type='CenterCrop', crop_size=224), dict(type='PackInputs')]
     assert resize_test_pipeline(cls, 448, 'cls')[1:3] == [

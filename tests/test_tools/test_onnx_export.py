@@ -1,22 +1,18 @@
 """ONNX export (tools/deployment/pytorch2onnx.py) of micro models on CPU: onnxruntime parity
-of every task's graph in both position-bias modes, the export guard of the compiled ops,
-the folded position bias, --verify, and the errors. Exports run in-process."""
-import sys
-
+of every task's graph in both position-bias modes with the compiled ops loaded,
+the folded position bias, --verify, and the errors. Exports run in-process. (The export
+guard on its own: tests/test_deploy/test_export_guard.py.)"""
 import onnx
 import pytest
 import torch
 
-from tools_testing import (ROOT, cls_config, dino_config, mask2former_config,
-                           mask_rcnn_config, upernet_config)
-
-from mmtransnext.compat import torchscript_onnx_exporter
 from mmtransnext.deploy.onnx_export import constant_nodes, custom_ops
 from mmtransnext.deploy.ort_check import TOLERANCE, compare, ort_session
-from mmtransnext.ops import ext_loader, sliding_window_av, sliding_window_qk
+from mmtransnext.ops import ext_loader
+from tools_testing import (cls_config, dino_config, load_tool, mask2former_config,
+                           mask_rcnn_config, upernet_config)
 
-sys.path.insert(0, str(ROOT / 'tools/deployment'))
-import pytorch2onnx  # noqa: E402
+pytorch2onnx = load_tool('deployment/pytorch2onnx')
 
 # the raw exports below pick the TorchScript-based exporter on purpose, as the tool does
 pytestmark = pytest.mark.filterwarnings(
@@ -93,35 +89,6 @@ def test_verify_fails_above_tolerance(tmp_path_factory, capsys):
     finally:
         graph.load_state_dict(changed)
     assert 'parity check FAILED' in capsys.readouterr().out
-
-
-class WindowOps(torch.nn.Module):
-    """The two compiled ops on a 5 x 6 map, window 3."""
-
-    def __init__(self):
-        super().__init__()
-        self.rpb = torch.nn.Parameter(torch.randn(2, 9))
-
-    def forward(self, q):
-        attn = sliding_window_qk(q, q, self.rpb, 5, 6, 3).softmax(-1)
-        return sliding_window_av(attn, q, 5, 6, 3)
-
-
-def test_export_guard_keeps_compiled_ops_out(tmp_path, monkeypatch):
-    assert ext_loader.load() is not None, ext_loader.load_error()
-    module, q = WindowOps(), torch.randn(1, 2, 30, 4)
-    path = tmp_path / 'ops.onnx'
-    torch.onnx.export(module, (q,), path, opset_version=17, **torchscript_onnx_exporter())
-    model = onnx.load(path)
-    assert custom_ops(model) == []
-    got = ort_session(path, threads=1).run(None, {model.graph.input[0].name: q.numpy()})[0]
-    assert torch.allclose(torch.from_numpy(got), module(q), atol=1e-5)
-    # without the guard the exporter meets the compiled op and cannot translate it
-    from mmtransnext.ops import sliding_window
-    monkeypatch.setattr(sliding_window, 'tracing_for_export', lambda: False)
-    with pytest.raises(Exception, match='mmtransnext'):
-        torch.onnx.export(module, (q,), tmp_path / 'raw.onnx', opset_version=17,
-                          **torchscript_onnx_exporter())
 
 
 @pytest.mark.parametrize('extra, message', [

@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from tools_testing import CLS_DATA, COMMON, CONFIGS, ROOT, TOOLS, tool_env, train, write_config
-from tools_testing import imagenet64, toy_root  # noqa: F401 (fixtures)
 from mmtransnext.checkpoint.safe_load import enable_safe_load, torch_load_allowed
 
 RANDOM_AUG = '''

@@ -3,7 +3,6 @@ ADE20K, tested for mIoU; UPerNet also with ms+flip TTA in both position-bias mod
 import pytest
 
 from tools_testing import mask2former_config, test_tool, train, upernet_config
-from tools_testing import ade64, toy_root  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope='module')

@@ -6,29 +6,10 @@ import os
 import re
 
 import pytest
-import torch
 from mmengine.runner import Runner
 
 import mmtransnext  # noqa: F401 (registers SafeCheckpointHook and the file backend)
-from test_checkpoint_safety import DropModel, Mean, RandomData
-
-
-def plain_runner(work_dir, hook='SafeCheckpointHook', max_iters=4, resume=False, model=None,
-                 interval=2, custom_hooks=(), clip_grad=None, **hook_kw):
-    """mmengine's own Runner: ``interval`` iterations per checkpoint, validation every 2."""
-    torch.manual_seed(0)
-    loader = dict(dataset=RandomData(), sampler=dict(type='DefaultSampler', shuffle=True),
-                  batch_size=2, num_workers=0)
-    return Runner(
-        model=model or DropModel(), work_dir=str(work_dir), train_dataloader=loader,
-        val_dataloader=dict(loader, sampler=dict(type='DefaultSampler', shuffle=False)),
-        val_evaluator=[Mean()], val_cfg=dict(),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=2),
-        optim_wrapper=dict(optimizer=dict(type='Adam', lr=0.01), clip_grad=clip_grad),
-        default_hooks=dict(checkpoint=dict(type=hook, by_epoch=False, interval=interval,
-                                           **hook_kw),
-                           logger=dict(type='LoggerHook', interval=100)),
-        custom_hooks=list(custom_hooks), randomness=dict(seed=0), resume=resume)
+from runner_testing import plain_runner
 
 
 def test_plain_mmengine_resumes_from_another_directory(tmp_path, monkeypatch):

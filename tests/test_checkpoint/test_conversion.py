@@ -3,12 +3,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from mmtransnext.models import TransNeXt, TransNeXtClassifier
 from mmtransnext.checkpoint.conversion import imagenet_to_mmpretrain, mmpretrain_to_imagenet
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _same_weights(a, b):
@@ -47,6 +48,7 @@ def test_mmpretrain_key_mapping_round_trips():
     assert mmpretrain_to_imagenet(mm).keys() == sd.keys()
 
 
+@pytest.mark.e2e  # runs tools/model_converters/transnext2mm.py
 def test_converter_tool_imagenet_and_downstream(tmp_path):
     src = TransNeXtClassifier(arch='micro', num_classes=10)
     official = tmp_path / 'official.pth'

@@ -1,19 +1,15 @@
 """Preemption loses nothing: SIGTERM / SIGUSR1 save the current iteration atomically, the
 run exits with the requeue status that tools/slurm_train.sh requeues on, and resuming
-continues bit-identically."""
+continues bit-identically. (tools/slurm_train.sh's requeue: tests/test_tools/test_dist.py.)"""
 import os
 import signal
-import stat
 
 import pytest
-import torch
 from mmengine.hooks import Hook
 
 from mmtransnext.engine.preemption_hook import REQUEUE_EXIT_CODE, Preempted, PreemptionHook
 from mmtransnext.checkpoint.safe_load import torch_load_allowed
-from test_checkpoint_safety import _same, _state
-from test_mmengine_contract import plain_runner
-from tools_testing import TOOLS, run, tool_env
+from runner_testing import plain_runner, same_tensors, state_tensors
 
 
 class SignalAt(Hook):
@@ -52,7 +48,7 @@ def test_signal_saves_the_iteration_and_resume_is_exact(tmp_path, handlers, sign
     assert (work / 'last_checkpoint').read_text() == str(work / 'iter_3.pth')
     assert torch_load_allowed(work / 'iter_3.pth')['meta']['iter'] == 3
     _runner(work, resume=True).train()
-    assert _same(_state(tmp_path / 'straight' / 'iter_4.pth'), _state(work / 'iter_4.pth'))
+    assert same_tensors(state_tensors(tmp_path / 'straight' / 'iter_4.pth'), state_tensors(work / 'iter_4.pth'))
 
 
 def test_signal_at_a_checkpoint_iteration_saves_once(tmp_path, handlers):
@@ -66,22 +62,3 @@ def test_handlers_are_put_back_after_training(tmp_path, handlers):
     before = signal.getsignal(signal.SIGTERM)
     _runner(tmp_path, PreemptionHook(), max_iters=2).train()
     assert signal.getsignal(signal.SIGTERM) == before
-
-
-def test_slurm_train_requeues_a_preempted_job(tmp_path):
-    bin_dir = tmp_path / 'bin'
-    bin_dir.mkdir()
-    for name, body in (('srun', f'echo "SRUN $*"; exit {REQUEUE_EXIT_CODE}'),
-                       ('scontrol', 'echo "SCONTROL $*"')):
-        tool = bin_dir / name
-        tool.write_text(f'#!/bin/sh\n{body}\n')
-        tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
-    env = tool_env(PATH=f'{bin_dir}:/usr/bin:/bin', SLURM_JOB_ID='123')
-    cmd = ['bash', TOOLS / 'slurm_train.sh', 'part', 'job', 'cfg.py', 'wd']
-    proc = run(cmd, env=env, expect_ok=False)
-    assert proc.returncode == REQUEUE_EXIT_CODE
-    assert 'SCONTROL requeue 123' in proc.stdout
-    assert '--resume' not in next(l for l in proc.stdout.splitlines() if l.startswith('SRUN'))
-    proc = run(cmd, env={**env, 'SLURM_RESTART_COUNT': '1'}, expect_ok=False)
-    line = next(l for l in proc.stdout.splitlines() if l.startswith('SRUN'))
-    assert line.endswith('--launcher=slurm --resume')

@@ -1,6 +1,6 @@
-"""Helpers of the end-to-end tests: small override configs that inherit the real configs,
-running tools/ as subprocesses, and the shared fixtures (toy data generated once per
-session in temporary folders, one short classification training).
+"""Helpers of the tests that run tools/: small override configs that inherit the real
+configs, running tools/ as subprocesses or loading them by path. The session fixtures that
+use them (toy data, one short classification training) are in tests/conftest.py.
 
 The override configs keep every code path of the real config (its model type, neck, heads,
 losses, data set class, evaluator, optimizer constructor) and only shrink it: TransNeXt
@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from mmtransnext.datasets.toy import CLASSES, make_ade20k, make_coco, make_imagenet
+from mmtransnext.datasets.toy import CLASSES  # noqa: F401 (for the tests)
 from mmtransnext.cli.work_dir import read_test_metrics as read_metrics
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / 'configs'
 TOOLS = ROOT / 'tools'
-HERE = Path(__file__).resolve().parent
+# the hooks the tool subprocesses import by name (custom_imports): kill_hook, ...
+HOOKS_DIR = Path(__file__).resolve().parent / 'test_tools'
 MICRO_DIMS = [48, 96, 192, 384]
 
 
@@ -41,7 +42,7 @@ def tool_env(threads=1, **extra):
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                PYTHONUNBUFFERED='1', PYTHONPATH=os.pathsep.join(
-                   [str(HERE), str(ROOT)] + ([env['PYTHONPATH']] if env.get('PYTHONPATH')
+                   [str(HOOKS_DIR), str(ROOT)] + ([env['PYTHONPATH']] if env.get('PYTHONPATH')
                                              else [])))
     env.update(extra)
     return env
@@ -97,9 +98,12 @@ test_tool.__test__ = False  # not a test itself
 
 
 def load_tool(name):
-    """tools/<name>.py imported as a module (its main / build_cfg run in-process)."""
+    """tools/<name>.py (``name`` may hold a folder: 'analysis_tools/check_ops') imported
+    by its path as a module, without touching sys.path (its main / build_cfg run
+    in-process)."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location(f'tools_{name}', TOOLS / f'{name}.py')
+    module_name = 'tools_' + name.replace('/', '_')
+    spec = importlib.util.spec_from_file_location(module_name, TOOLS / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -322,59 +326,3 @@ def cls_config(tmp_path, imagenet_root, deterministic=False, name='cls_small.py'
             backbone=dict(arch='micro', img_size=64, drop_path_rate=0.0),
             head=dict(in_channels=384){model_extra})''', pipelines, CLS_DATA, COMMON, extra,
         base=base, root=imagenet_root, model_extra=model_extra)
-
-
-# ---------------------------------------------------------------- toy data (per session)
-# The fixtures live here, not in a conftest.py (a second conftest module would shadow
-# tests/conftest.py for ``from conftest import ...``); test modules import the ones they
-# use. Imported into several modules, a session fixture runs once per module, so each
-# memoises its result for the session.
-_SESSION = {}
-
-
-def _once(key, build):
-    if key not in _SESSION:
-        _SESSION[key] = build()
-    return _SESSION[key]
-
-
-@pytest.fixture(scope='session')
-def toy_root(tmp_path_factory):
-    return _once('toy_root', lambda: tmp_path_factory.mktemp('toy'))
-
-
-def _toy(toy_root, name, make, **kwargs):
-    def build():
-        make(str(toy_root / name), seed=0, **kwargs)
-        return toy_root / name
-    return _once(name, build)
-
-
-@pytest.fixture(scope='session')
-def coco128(toy_root):
-    return _toy(toy_root, 'coco128', make_coco, num_train=4, num_val=2, img_size=128)
-
-
-@pytest.fixture(scope='session')
-def ade64(toy_root):
-    return _toy(toy_root, 'ade64', make_ade20k, num_train=4, num_val=2, img_size=64)
-
-
-@pytest.fixture(scope='session')
-def imagenet64(toy_root):
-    return _toy(toy_root, 'imagenet64', make_imagenet, num_train_per_class=4,
-                num_val_per_class=2, img_size=64)
-
-
-# ---------------------------------------------------------------- shared runs
-@pytest.fixture(scope='session')
-def cls_run(tmp_path_factory, imagenet64):
-    """One short classification training, shared by the cls and safe-load tests."""
-    def build():
-        tmp = tmp_path_factory.mktemp('cls')
-        cfg = cls_config(tmp, imagenet64)
-        train(cfg, tmp / 'work')
-        ckpt = tmp / 'work' / 'epoch_1.pth'
-        assert ckpt.is_file()
-        return dict(config=cfg, work_dir=tmp / 'work', checkpoint=ckpt, tmp=tmp)
-    return _once('cls_run', build)

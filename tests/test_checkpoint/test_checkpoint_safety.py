@@ -11,10 +11,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.evaluator import BaseMetric
-from mmengine.model import BaseModel
 from mmengine.runner import save_checkpoint
-from torch.utils.data import Dataset
 
 import mmtransnext  # noqa: F401 (registers the hooks, the runner and the file backend)
 import mmtransnext.checkpoint.atomic_write as atomic
@@ -22,47 +19,10 @@ import mmtransnext.checkpoint.resume as resume
 from mmtransnext.checkpoint.resume import find_resume_checkpoint, resolve_resume
 from mmtransnext.checkpoint.rng_state_hook import capture_rng_state, restore_rng_state
 from mmtransnext.engine.unique_run_dir import UniqueRunDirRunner, reserve_run_dir
-from mmtransnext.checkpoint.safe_load import torch_load_allowed
+from runner_testing import DropModel, Mean, RandomData, same_tensors, state_tensors
 
 
 # ---------------------------------------------------------------- a toy training
-class RandomData(Dataset):
-    """Random augmentation in the pipeline: numpy and python draws per sample."""
-
-    def __len__(self):
-        return 6
-
-    def __getitem__(self, index):
-        x = torch.full((4,), float(index))
-        x = x + float(np.random.uniform(-1, 1)) * random.choice([1, -1])
-        return dict(inputs=x)
-
-
-class DropModel(BaseModel):
-    """Dropout: torch draws in the forward."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = torch.nn.Linear(4, 1)
-        self.drop = torch.nn.Dropout(0.5)
-
-    def forward(self, inputs, data_samples=None, mode='tensor'):
-        out = self.fc(self.drop(torch.stack(inputs)))
-        if mode == 'loss':
-            return dict(loss=out.pow(2).mean())
-        return [dict(out=o) for o in out]
-
-
-class Mean(BaseMetric):
-    """Validation during training (it must not shift the training's RNG streams)."""
-
-    def process(self, data_batch, data_samples):
-        self.results.extend(float(s['out']) for s in data_samples)
-
-    def compute_metrics(self, results):
-        return dict(mean=float(np.mean(results)))
-
-
 def toy_runner(work_dir, max_iters=4, resume_from=None, rng_hook=True, max_keep_ckpts=-1,
                by_epoch=False, save_best=None, num_workers=0):
     """4 iterations (checkpoints at 2 and 4), or ``by_epoch``: 2 epochs of 3 iterations
@@ -86,16 +46,6 @@ def toy_runner(work_dir, max_iters=4, resume_from=None, rng_hook=True, max_keep_
         randomness=dict(seed=0), resume=resume_from is not None, load_from=resume_from)
 
 
-def _state(path):
-    ckpt = torch_load_allowed(path)
-    return [*ckpt['state_dict'].values(),
-            *[t for s in ckpt['optimizer']['state'].values() for t in s.values()]]
-
-
-def _same(a, b):
-    return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
-
-
 @pytest.fixture(autouse=True)
 def _safe_load():
     from mmtransnext.checkpoint.safe_load import enable_safe_load
@@ -109,13 +59,13 @@ def test_exact_resume_restores_every_rng_stream(tmp_path, by_epoch, num_workers)
     first, last = ('epoch_1.pth', 'epoch_2.pth') if by_epoch else ('iter_2.pth', 'iter_4.pth')
     kw = dict(by_epoch=by_epoch, save_best='mean', num_workers=num_workers)
     toy_runner(tmp_path / 'straight', **kw).train()
-    expected = _state(tmp_path / 'straight' / last)
+    expected = state_tensors(tmp_path / 'straight' / last)
     for rng_hook in (True, False):
         work = tmp_path / f'resumed_{rng_hook}'
         toy_runner(work, max_iters=2, rng_hook=rng_hook, **kw).train()
         toy_runner(work, resume_from=str(work / first), rng_hook=rng_hook, **kw).train()
         # without the restored streams, dropout and augmentation differ (the test can fail)
-        assert _same(expected, _state(work / last)) is rng_hook
+        assert same_tensors(expected, state_tensors(work / last)) is rng_hook
 
 
 def test_rng_state_round_trip():

@@ -7,8 +7,7 @@ from mmengine.config import Config
 
 from mmtransnext.engine.nonfinite_guard_hook import NonFiniteGuardHook, use_nonfinite_guard
 from mmtransnext.checkpoint.safe_load import torch_load_allowed
-from test_checkpoint_safety import DropModel
-from test_mmengine_contract import plain_runner
+from runner_testing import DropModel, plain_runner
 from tools_testing import CONFIGS, load_tool
 
 NAN = float('nan')

@@ -13,7 +13,6 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from mmtransnext.checkpoint.safe_load import (enable_safe_load, history_buffer_method,
                                           mmengine_checkpoint_globals, numeric_dtype_classes,
                                           torch_load_allowed)
-from tools_testing import cls_run, imagenet64, toy_root  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
@@ -27,6 +26,7 @@ def no_allow_list():
 
 
 @pytest.mark.needs('torch', (2, 6), "torch.load's weights_only default")
+@pytest.mark.e2e  # cls_run: a tools/train.py run
 def test_needed_without_it_and_enough_with_it(cls_run, no_allow_list):
     ckpt = cls_run['checkpoint']
     # without the allow-list torch refuses the checkpoint mmengine wrote
@@ -41,6 +41,7 @@ def test_needed_without_it_and_enough_with_it(cls_run, no_allow_list):
     assert _load_checkpoint(str(ckpt), map_location='cpu')['meta']['epoch'] == 1
 
 
+@pytest.mark.e2e  # cls_run: a tools/train.py run
 def test_checkpoint_contents(cls_run):
     ckpt = torch_load_allowed(cls_run['checkpoint'])  # weights_only + the allow-list
     scalars = ckpt['message_hub']['log_scalars']
@@ -90,6 +91,7 @@ def _name(entry):
 
 
 @pytest.mark.needs('torch', (2, 5), 'torch._weights_only_unpickler.get_globals_in_pkl')
+@pytest.mark.e2e  # cls_run: a tools/train.py run
 def test_allow_list_is_exact(cls_run):
     """The allow-list holds exactly the globals an mmengine checkpoint needs beyond
     torch's defaults, and builtins.getattr only as the restricted stand-in."""

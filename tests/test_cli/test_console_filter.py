@@ -1,11 +1,11 @@
 """The demo's console: mmengine's INFO records (one- and multi-line) and the known upstream
 notices are hidden; progress bars, headers, other warnings, errors, tracebacks and plain
 prints are shown, however the output is cut into chunks."""
-import sys
 
 import pytest
 
 from mmtransnext.cli.console_filter import ConsoleFilter
+from tools_testing import load_tool
 
 INFO = b'11/22 04:30:58 - mmengine - INFO - '
 OUTPUT = [
@@ -50,8 +50,7 @@ def test_shown_and_hidden(chunk):
 
 
 def test_demo_run_keeps_everything_in_the_log(tmp_path, capfdbinary):
-    from test_demo import _demo
-    demo = _demo()
+    demo = load_tool('demo')
     script = b''.join(text for text, _ in OUTPUT[:6]) + b'test:\nplain print\n'
     log = tmp_path / 'step' / 'console.log'
     demo.run(['-c', f'import sys; sys.stdout.buffer.write({script!r})'], None, str(log))
@@ -61,8 +60,7 @@ def test_demo_run_keeps_everything_in_the_log(tmp_path, capfdbinary):
 
 
 def test_demo_run_failure_prints_the_end_of_the_log(tmp_path, capfdbinary):
-    from test_demo import _demo
-    demo = _demo()
+    demo = load_tool('demo')
     log = tmp_path / 'console.log'
     code = f'import sys; sys.stdout.buffer.write({INFO + b"context"!r}); sys.exit(3)'
     with pytest.raises(SystemExit) as exit_info:
