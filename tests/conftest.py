@@ -33,8 +33,8 @@ def pytest_configure(config):
         'test-oldest), with a reason naming the feature and the version it needs')
     config.addinivalue_line(
         'markers', 'e2e: an end-to-end run of a whole tool (tools/train.py, test.py, the '
-        'dist_*.sh scripts, demo, ...): every test under tests/test_tools/, and the tests '
-        'elsewhere that launch one; `make test-fast` (-m "not e2e") leaves them out')
+        'dist_*.sh scripts, demo, timm's own suite, ...): every test under tests/test_tools/, '
+        'and the tests elsewhere that launch one; `make test-fast` (-m "not e2e") leaves them out')
 
 
 def pytest_runtest_setup(item):

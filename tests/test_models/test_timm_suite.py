@@ -14,9 +14,13 @@ import tarfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 import timm
 
 import mmtransnext  # noqa: F401  registers the transnext_* models
+
+# a whole pytest run of timm's suite in a child process (about 3 minutes)
+pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get('MMTRANSNEXT_TIMM_CACHE', REPO / '.cache'))
