@@ -33,7 +33,7 @@ def pytest_configure(config):
         'test-oldest), with a reason naming the feature and the version it needs')
     config.addinivalue_line(
         'markers', 'e2e: an end-to-end run of a whole tool (tools/train.py, test.py, the '
-        'dist_*.sh scripts, demo, timm's own suite, ...): every test under tests/test_tools/, '
+        'dist_*.sh scripts, demo, the timm suite, ...): every test under tests/test_tools/, '
         'and the tests elsewhere that launch one; `make test-fast` (-m "not e2e") leaves them out')
 
 
