@@ -64,7 +64,9 @@ def _build(args, device):
         group = model_group(impl)
         if group not in built:
             model, what = build_model(impl, case, args.arch, args.authors_repo)
-            built[group] = (model.to(device).train(args.mode == 'train'), what)
+            model.to(device)
+            model.train(args.mode == 'train')  # some train() overrides return None
+            built[group] = (model, what)
         models[impl, precision] = built[group]
         steps[impl, precision] = backbone_step(built[group][0], x, args.mode, precision)
     return steps, models, x, case
