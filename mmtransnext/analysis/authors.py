@@ -1,18 +1,8 @@
-"""The authors' release, built from a checkout of github:DaiShiResearch/TransNeXt at run
-time (never copied here): their mmseg backbone, PyTorch-native attention.
-
-Their dense-prediction backbone (segmentation/upernet/transnext_native.py) is the one that
-takes inputs of any size and selects the position bias the way ours does:
-``is_extrapolation=False`` computes the bias on the ``img_size`` grid and resizes it
-bilinearly to the input (our 'interpolate'); ``is_extrapolation=True`` recomputes the
-coordinates for the input every forward (our 'extrapolate'); both scale the coordinates by
-``pretrain_size`` (224 in their configs and ours). classification/transnext.py accepts
-only inputs of its ``img_size`` and has neither mode.
-
-The file imports mmseg 0.x / mmcv 1.x names that mmseg 1.x / mmcv 2.x do not have
-(BACKBONES, get_root_logger, mmcv.runner.load_checkpoint); stand-ins for exactly those
-modules sit in sys.modules while the file is executed, and nothing else is changed.
-"""
+"""The authors' release, built at run time from a checkout of github:DaiShiResearch/TransNeXt
+(never copied here): their mmseg backbone with PyTorch-native attention, the one that takes
+any input size and has both position-bias modes (is_extrapolation False / True = our
+'interpolate' / 'extrapolate'; benchmarks/README.md gives the mapping). The mmseg 0.x /
+mmcv 1.x names it imports get stand-ins in sys.modules while it executes, nothing else."""
 import hashlib
 import importlib.util
 import logging
