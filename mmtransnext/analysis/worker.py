@@ -9,6 +9,7 @@ import time
 
 from .cases import Case
 from .implementations import OURS, use_impl
+from .memory import MB
 
 
 def _variant(text):
@@ -127,7 +128,7 @@ def run(args):
         for _ in range(args.warmup):
             timed(v)
         if cuda:
-            peak_mem[v] = (torch.cuda.max_memory_allocated(device) - base_alloc) / 2 ** 20
+            peak_mem[v] = (torch.cuda.max_memory_allocated(device) - base_alloc) / MB
     for r in range(args.repeats):
         for v in variants[r % len(variants):] + variants[:r % len(variants)]:
             t0, c0 = time.perf_counter(), time.process_time()
