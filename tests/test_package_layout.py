@@ -9,7 +9,8 @@ import mmtransnext
 PACKAGE = Path(mmtransnext.__file__).parent
 # lowest first; a module may import from its own floor and from lower ones
 FLOORS = {'version': 0, 'compat': 0, '_ext': 1, 'ops': 1, 'checkpoint': 2, 'datasets': 2,
-          'models': 3, 'deploy': 4, 'engine': 4, 'registry': 5, 'cli': 6, '__init__': 7}
+          'models': 3, 'deploy': 4, 'engine': 4, 'registry': 5, 'cli': 6, 'analysis': 6,
+          '__init__': 7}
 COMPILED = {'_ext'}  # mmtransnext/_ext*.so: the compiled ops
 
 

@@ -27,15 +27,12 @@ filter_upstream_warnings()
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from benchmark import windowed_stages  # noqa: E402
-
-from mmtransnext.models.backbones.arch_settings import resolve_arch  # noqa: E402
+from mmtransnext.analysis.cases import windowed_stages
+from mmtransnext.analysis.memory import MB
+from mmtransnext.models.backbones.arch_settings import resolve_arch
 
 BYTES = 4  # fp32
-MB = 2 ** 20
 
 
 def stage_bytes(B, heads, d, side, ks, sr):

@@ -1,10 +1,10 @@
 """Parameters and FLOPs of a config's model at an input size.
 
-Counts with mmengine's FlopAnalyzer (fvcore rules: one fused multiply-add = 1 FLOP;
-convolutions, linear layers, matmuls incl. the attention ones, norms, resizes; softmax,
-GELU and other element-wise ops are not counted). The sliding-window ops (compiled kernels
-or their PyTorch slices, which the tracer cannot see as matmuls) are added analytically:
-H*W*k*k*C multiply-adds each for the similarity and the weighted sum, per block.
+Counts with mmtransnext.analysis.flops.count_flops: mmengine's FlopAnalyzer (fvcore rules:
+one fused multiply-add = 1 FLOP; convolutions, linear layers, matmuls incl. the attention
+ones, norms, resizes; softmax, GELU and other element-wise ops are not counted) plus the
+sliding-window ops, which the tracer cannot see as matmuls (H*W*k*k*C multiply-adds each
+for the similarity and the weighted sum, per block).
 
 Usage: python tools/analysis_tools/get_flops.py CONFIG [--shape H W] [--cfg-options ...]
 """
@@ -13,14 +13,11 @@ from mmtransnext.cli.upstream_warnings import filter_upstream_warnings
 filter_upstream_warnings()
 
 import argparse
-import os
-from contextlib import contextmanager
 
 import torch
-from mmengine.analysis import FlopAnalyzer, parameter_count
 
+from mmtransnext.analysis.flops import count_flops
 from mmtransnext.cli.config_loading import DictAction, build_model, load_config
-from mmtransnext.models.layers import AggregatedAttention
 from mmtransnext.models.parts import backbone_of
 
 
@@ -36,43 +33,6 @@ class _TensorForward(torch.nn.Module):
             return self.model(x, mode='tensor')
         except TypeError:
             return self.model(x)
-
-
-@contextmanager
-def torch_window_ops():
-    """Route the window ops through the traceable PyTorch path for the duration only."""
-    previous = os.environ.get('MMTRANSNEXT_OPS')
-    os.environ['MMTRANSNEXT_OPS'] = 'torch'
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ['MMTRANSNEXT_OPS']
-        else:
-            os.environ['MMTRANSNEXT_OPS'] = previous
-
-
-def count_flops(model, inputs):
-    """(FLOPs, parameters) of ``model(*inputs)``, window ops included: each aggregated
-    attention adds 2 * B * N * k * k * C as the analyzer's trace runs through it."""
-    window = 0
-
-    def count_window_ops(module, args, _):
-        nonlocal window
-        x = args[0]
-        window += 2 * x.shape[0] * x.shape[1] * module.window_size ** 2 * x.shape[2]
-
-    handles = [m.register_forward_hook(count_window_ops) for m in model.modules()
-               if isinstance(m, AggregatedAttention)]
-    try:
-        with torch_window_ops():
-            analyzer = FlopAnalyzer(model, inputs)
-            analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-            traced = analyzer.total()
-    finally:
-        for h in handles:
-            h.remove()
-    return traced + window, parameter_count(model)['']
 
 
 def model_flops(cfg, shape):
