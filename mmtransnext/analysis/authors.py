@@ -14,20 +14,21 @@ from pathlib import Path
 
 BACKBONE_FILE = 'segmentation/upernet/transnext_native.py'
 PRETRAIN_SIZE = 224  # their configs' pretrain_size, our TransNeXt's default
-POS_BIAS_MODES = {'interpolate': False, 'extrapolate': True}  # ours -> is_extrapolation
+IS_EXTRAPOLATION = {'interpolate': False, 'extrapolate': True}  # ours -> is_extrapolation
 
 
 def maps_case(case):
     """Whether the authors' backbone has ``case``: forward or training step, interpolate
     or extrapolate (our 'linear' mode has no counterpart in it)."""
-    return case.mode in ('forward', 'train') and case.pos_bias in POS_BIAS_MODES
+    return case.mode in ('forward', 'train') and case.pos_bias in IS_EXTRAPOLATION
 
 
 def mapping(case, arch='tiny'):
     """How ``case`` is built on their side, in words."""
     from mmtransnext.models.backbones.arch_settings import ALIASES
-    return (f'transnext_{ALIASES.get(arch, arch)}(img_size={case.img_size}, pretrain_size={PRETRAIN_SIZE}, '
-            f'is_extrapolation={POS_BIAS_MODES[case.pos_bias]}), input {case.res}')
+    return (f'transnext_{ALIASES.get(arch, arch)}(img_size={case.img_size}, '
+            f'pretrain_size={PRETRAIN_SIZE}, '
+            f'is_extrapolation={IS_EXTRAPOLATION[case.pos_bias]}), input {case.res}')
 
 
 class _Registry:
@@ -88,7 +89,7 @@ def build(repo, case, arch='tiny'):
     from mmtransnext.models.backbones.arch_settings import ALIASES
     cls = getattr(load_module(repo), f'transnext_{ALIASES.get(arch, arch)}')
     model = cls(pretrained=None, img_size=case.img_size, pretrain_size=PRETRAIN_SIZE,
-                is_extrapolation=POS_BIAS_MODES[case.pos_bias])
+                is_extrapolation=IS_EXTRAPOLATION[case.pos_bias])
     for m in model.modules():
         if hasattr(m, 'drop_prob'):
             m.drop_prob = 0.
