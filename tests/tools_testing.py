@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -70,13 +71,27 @@ def _free_port():
         return s.getsockname()[1]
 
 
+# A gloo rank that aborts in C++ teardown after its run finished (seen once in about 70 runs
+# of dist_test.sh on torch 2.12, after teardown_distributed's barrier; not reproduced with
+# faulthandler on): torchrun then reports the run as failed.
+TEARDOWN_ABORT = 'terminate called without an active exception'
+
+
 def run_on_a_free_port(cmd, env, attempts=3):
     """Run a torchrun script; another process may take the port between our pick and
-    torchrun's bind, so an address-in-use failure is retried on a new port."""
+    torchrun's bind, so an address-in-use failure is retried on a new port, and so is,
+    once and with a warning, the teardown abort above."""
+    aborts = 0
     for _ in range(attempts):
-        proc = run(cmd, env={**env, 'PORT': str(_free_port())}, expect_ok=False)
+        proc = run(cmd, env={**env, 'PORT': str(_free_port()), 'PYTHONFAULTHANDLER': '1'},
+                   expect_ok=False)
         if proc.returncode == 0:
             return proc
+        if TEARDOWN_ABORT in proc.stdout and aborts == 0:
+            aborts += 1
+            warnings.warn(f'{cmd[1]}: a rank aborted in teardown ({TEARDOWN_ABORT!r}); run '
+                          f'again. Its output:\n{proc.stdout[-3000:]}')
+            continue
         if 'address already in use' not in proc.stdout.lower():
             break
     fail_with_output(cmd, proc)
