@@ -2,8 +2,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmtransnext.ops.export_guard import tracing
+
 from .gelu import GELU
 from .token_layout import image_as_tokens, tokens_as_image
+
+# Tokens per band of the inference path: the hidden tensors of one band instead of the whole
+# map (TransNeXt-T's first stage at 512 x 512: 16384 tokens x 384 channels, 25 MB each).
+BAND_TOKENS = 4096
 
 
 class DWConv(nn.Module):
@@ -49,12 +55,36 @@ class ConvolutionalGLU(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x, height, width):
-        # fc1 as two products, so gate and value come out contiguous (the gate is the
-        # channels-last input of the depthwise conv without a copy)
+        if (torch.is_grad_enabled() or self.training or tracing()
+                or height * width <= BAND_TOKENS):
+            return self._forward_map(x, height, width)
+        return self._forward_bands(x, height, width)
+
+    def _gate_value(self, x, rows_of_value=slice(None)):
+        """fc1 as two products, so gate and value come out contiguous (the gate is the
+        channels-last input of the depthwise conv without a copy); the value of the tokens
+        ``rows_of_value`` only."""
         hidden = self.fc2.in_features
         weight, bias = self.fc1.weight, self.fc1.bias
-        gate = F.linear(x, weight[:hidden], bias[:hidden])
-        value = F.linear(x, weight[hidden:], bias[hidden:])
+        return (F.linear(x, weight[:hidden], bias[:hidden]),
+                F.linear(x[:, rows_of_value], weight[hidden:], bias[hidden:]))
+
+    def _forward_map(self, x, height, width):
+        gate, value = self._gate_value(x)
         x = self.act(self.dwconv(gate, height, width)) * value
         x = self.drop(x)
         return self.drop(self.fc2(x))
+
+    def _forward_bands(self, x, height, width):
+        """Inference (no autograd, eval): the same numbers, one band of rows at a time; each
+        band's depthwise conv reads one row above and below it (its 3 x 3 halo)."""
+        rows = max(1, BAND_TOKENS // width)
+        out = x.new_empty(x.shape[0], height * width, self.fc2.out_features)
+        for top in range(0, height, rows):
+            bottom = min(top + rows, height)
+            above, below = max(top - 1, 0), min(bottom + 1, height)
+            inner = slice((top - above) * width, (bottom - above) * width)
+            gate, value = self._gate_value(x[:, above * width:below * width], inner)
+            hidden = self.act(self.dwconv(gate, below - above, width))[:, inner]
+            out[:, top * width:bottom * width] = self.fc2(hidden * value)
+        return out

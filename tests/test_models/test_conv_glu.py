@@ -1,0 +1,40 @@
+"""ConvolutionalGLU's inference path (one band of rows at a time) gives the numbers of the
+whole-map path, and is taken only where no autograd, dropout or tracing needs the map."""
+import pytest
+import torch
+
+from mmtransnext.models.layers import conv_glu
+from mmtransnext.models.layers.conv_glu import ConvolutionalGLU
+
+
+@pytest.mark.parametrize('batch, height, width, band_tokens', [
+    (1, 128, 128, 4096),   # TransNeXt-T's first stage at 512: 4 bands of 32 rows
+    (2, 37, 45, 100),      # rows not a multiple of the band (2 rows per band), batch 2
+    (1, 9, 50, 40),        # narrower band than one row: one row per band
+])
+def test_bands_equal_the_whole_map(monkeypatch, batch, height, width, band_tokens):
+    monkeypatch.setattr(conv_glu, 'BAND_TOKENS', band_tokens)
+    torch.manual_seed(0)
+    module = ConvolutionalGLU(16, 40).eval()
+    x = torch.randn(batch, height * width, 16)
+    calls = []
+    monkeypatch.setattr(module, '_forward_bands', lambda *a: calls.append(1) or
+                        ConvolutionalGLU._forward_bands(module, *a))
+    with torch.no_grad():
+        whole = module._forward_map(x, height, width)
+        banded = module(x, height, width)
+    assert calls == [1]
+    torch.testing.assert_close(banded, whole, rtol=1e-6, atol=1e-6)
+
+
+def test_autograd_training_and_small_maps_use_the_whole_map(monkeypatch):
+    monkeypatch.setattr(conv_glu, 'BAND_TOKENS', 10)
+    module = ConvolutionalGLU(8, 16)
+    monkeypatch.setattr(module, '_forward_bands', lambda *a: pytest.fail('banded'))
+    x = torch.randn(1, 6 * 7, 8, requires_grad=True)
+    module.eval()(x, 6, 7).sum().backward()           # autograd on
+    with torch.no_grad():
+        module.train()(x, 6, 7)                         # dropout may act
+    monkeypatch.setattr(conv_glu, 'BAND_TOKENS', 4096)
+    with torch.no_grad():
+        module.eval()(x, 6, 7)                          # one band would be the map
