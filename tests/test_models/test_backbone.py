@@ -61,6 +61,17 @@ def test_out_indices_select_stages():
     assert [o.shape[1] for o in outs] == [96, 384]
 
 
+def test_an_arch_dict_of_another_stage_count_halves_the_grid_per_stage():
+    arch = dict(embed_dims=[8, 16, 16, 16, 16], num_heads=[1] * 5, depths=[1] * 5,
+                mlp_ratios=[2] * 5, sr_ratios=[8, 4, 2, 1, 1],
+                window_size=[3, 3, 3, None, None])
+    model = TransNeXt(arch=arch, img_size=128, pretrain_size=128,
+                      out_indices=(0, 1, 2, 3, 4)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 128, 128))
+    assert [o.shape[-1] for o in outs] == [32, 16, 8, 4, 2]
+
+
 def test_with_cp_gives_identical_outputs_and_gradients():
     torch.manual_seed(0)
     x = torch.randn(2, 3, 64, 64)

@@ -18,12 +18,17 @@ ARCH_ZOO = {
                        depths=[2, 2, 15, 2], mlp_ratios=[8, 8, 4, 4],
                        sr_ratios=[16, 8, 4, 2], window_size=[3, 3, 3, 3]),
 }
-PATCH_STRIDES = (4, 2, 2, 2)  # the stem's patch embedding, then one per later stage
+STEM_STRIDE = 4  # the first patch embedding; every later one halves the token grid
+
+
+def patch_stride(index: int) -> int:
+    """Stride of stage ``index``'s patch embedding (0-based): 4, then 2."""
+    return STEM_STRIDE if index == 0 else 2
 
 
 def stage_stride(index: int) -> int:
-    """Pixels per token at stage ``index`` (0-based): 4, 8, 16, 32."""
-    return PATCH_STRIDES[0] * 2 ** index
+    """Pixels per token at stage ``index`` (0-based): 4, 8, 16, 32, ..."""
+    return STEM_STRIDE * 2 ** index
 
 
 ALIASES = {'m': 'micro', 't': 'tiny', 's': 'small', 'b': 'base', 'micro_aaaa': 'micro-aaaa'}

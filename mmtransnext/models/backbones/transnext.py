@@ -13,7 +13,7 @@ from mmtransnext.models.layers import (AggregatedAttention, CosineMHSA, LogCPB, 
                                        PositionBiasSettings, TransNeXtBlock)
 from mmtransnext.models.layers.position_bias import check_pos_bias
 
-from .arch_settings import PATCH_STRIDES, resolve_arch, stage_stride
+from .arch_settings import patch_stride, resolve_arch, stage_stride
 from .validation import check_backbone_args, check_finite
 
 MIN_INPUT_SIZE = 32
@@ -108,7 +108,7 @@ class TransNeXt(BaseModule):
             dim = settings['embed_dims'][i]
             patch_embed = OverlapPatchEmbed(
                 in_channels if i == 0 else settings['embed_dims'][i - 1], dim,
-                patch_size=7 if i == 0 else 3, stride=PATCH_STRIDES[i])
+                patch_size=7 if i == 0 else 3, stride=patch_stride(i))
             bias_settings = PositionBiasSettings(
                 img_size=img_size, pretrain_size=pretrain_size, mode=pos_bias,
                 fixed_pool_size=fixed_pool_size, stride=stage_stride(i))
