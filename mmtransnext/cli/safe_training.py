@@ -10,6 +10,7 @@ from typing import Optional
 from mmengine.registry import RUNNERS
 
 from mmtransnext.checkpoint.resume import checkpoint_template, resolve_resume
+from mmtransnext.engine.unique_run_dir import UniqueRunDirMixin
 from mmtransnext.engine.work_dir_lock import check_work_dir_owner, lock_work_dir
 from mmtransnext.registry import register_runner_with_unique_run_dir
 
@@ -52,6 +53,6 @@ def use_unique_run_dir(cfg) -> None:
     if not isinstance(runner_type, str) or runner_type.startswith('UniqueRunDir'):
         return
     base = RUNNERS.get(runner_type)
-    if base is None:
+    if base is None or issubclass(base, UniqueRunDirMixin):
         return  # unknown type: building the runner reports it
     cfg.runner_type = register_runner_with_unique_run_dir(base)

@@ -45,10 +45,8 @@ class UniqueRunDirRunner(UniqueRunDirMixin, Runner):
 
 
 def with_unique_run_dir(base: type) -> type:
-    """``base`` (a Runner class) with :class:`UniqueRunDirMixin`; the same class for the
-    same base."""
-    if issubclass(base, UniqueRunDirMixin):
-        return base
+    """``base`` (a Runner class without it) with :class:`UniqueRunDirMixin`; the same class
+    for the same base."""
     if base not in _WITH_MIXIN:
         name = f'UniqueRunDir{base.__name__}'
         _WITH_MIXIN[base] = type(name, (UniqueRunDirMixin, base), {})
