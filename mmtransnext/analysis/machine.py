@@ -31,6 +31,7 @@ def machine(device, threads):
     if device.startswith('cuda'):
         info['gpu'] = torch.cuda.get_device_name(torch.device(device))
         info['cuda'] = torch.version.cuda
-    if commit():
-        info['commit'] = commit()
+    sha = commit()
+    if sha:
+        info['commit'] = sha
     return info

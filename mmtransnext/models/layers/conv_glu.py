@@ -60,14 +60,14 @@ class ConvolutionalGLU(nn.Module):
             return self._forward_map(x, height, width)
         return self._forward_bands(x, height, width)
 
-    def _gate_value(self, x, rows_of_value=slice(None)):
+    def _gate_value(self, x, value_tokens=slice(None)):
         """fc1 as two products, so gate and value come out contiguous (the gate is the
         channels-last input of the depthwise conv without a copy); the value of the tokens
-        ``rows_of_value`` only."""
+        ``value_tokens`` only."""
         hidden = self.fc2.in_features
         weight, bias = self.fc1.weight, self.fc1.bias
         return (F.linear(x, weight[:hidden], bias[:hidden]),
-                F.linear(x[:, rows_of_value], weight[hidden:], bias[hidden:]))
+                F.linear(x[:, value_tokens], weight[hidden:], bias[hidden:]))
 
     def _forward_map(self, x, height, width):
         gate, value = self._gate_value(x)
