@@ -71,6 +71,12 @@ class AggregatedAttention(LogCPB):
         B, N, _ = x.shape
         return x.view(B, N, parts, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
 
+    def _head_major(self, x, parts):
+        """The ``parts`` [B, heads, N, d] of a projection, each copied out contiguous (the
+        layout the fused kernels read), so the projection's [B, N, parts * C] output is
+        freed here rather than held by views while the kernels copy them again."""
+        return [t.contiguous() for t in self._heads(x, parts).unbind(0)]
+
     # -- the attention core runs in mmtransnext.ops.attention (fused op or torch path) --
     def attention_inputs(self, x, height, width):
         """(:class:`AttentionInputs`, pooled grid) of an H x W token map x [B, N, C]."""
@@ -78,8 +84,9 @@ class AggregatedAttention(LogCPB):
         pool_hw = self.key_grid(height, width)
         n_pool = pool_hw[0] * pool_hw[1]
 
-        q = F.normalize(self._heads(self.q(x), 1)[0], dim=-1)
-        key, value = self._heads(self.kv(x), 2).unbind(0)
+        q = F.normalize(self._head_major(self.q(x), 1)[0], dim=-1)
+        q_scaled = (q + self.query_embedding) * F.softplus(self.temperature) \
+            * self._length_scale(height, width, n_pool, x.device).to(q.dtype)
 
         # sr is a 1x1 conv: a linear map of the tokens; pooled channels-last (no copies)
         pooled = self.act(F.linear(x, self.sr.weight.flatten(1), self.sr.bias))
@@ -87,15 +94,18 @@ class AggregatedAttention(LogCPB):
         pooled = self.norm(image_as_tokens(pooled))
         key_pool, value_pool = self._heads(self.kv(pooled), 2).unbind(0)
 
-        length_scale = torch.log(valid_counts(height, width, self.window_size, x.device) + n_pool)
-        q_scaled = (q + self.query_embedding) * F.softplus(self.temperature) \
-            * length_scale.to(q.dtype)
+        key, value = self._head_major(self.kv(x), 2)
+        key = F.normalize(key, dim=-1)
         pos_table, pos_rows = self.position_bias_rows(height, width)
         inputs = AttentionInputs(
-            q, q_scaled, F.normalize(key, dim=-1), value, F.normalize(key_pool, dim=-1),
+            q, q_scaled, key, value, F.normalize(key_pool, dim=-1),
             value_pool, self.relative_pos_bias_local, pos_table, self.learnable_tokens,
             self.learnable_bias.view(self.num_heads, -1), pos_rows)
         return inputs, pool_hw
+
+    def _length_scale(self, height, width, n_pool, device):
+        """ln(n_valid + P) per query [N, 1]: n_valid window keys inside the image."""
+        return torch.log(valid_counts(height, width, self.window_size, device) + n_pool)
 
     def attention_weights(self, x, height, width):
         """Softmax weights of both paths and what ``forward`` needs to apply them.
@@ -112,5 +122,6 @@ class AggregatedAttention(LogCPB):
         inputs, pool_hw = self.attention_inputs(x, height, width)
         out = aggregated_attention(inputs, height, width, self.window_size, pool_hw,
                                    self.attn_drop)
+        del inputs  # free q, keys and values before the output's layout copy
         out = out.transpose(1, 2).reshape(B, N, C)
         return self.proj_drop(self.proj(out))

@@ -8,8 +8,9 @@ from .gelu import GELU
 from .token_layout import image_as_tokens, tokens_as_image
 
 # Tokens per band of the inference path: the hidden tensors of one band instead of the whole
-# map (TransNeXt-T's first stage at 512 x 512: 16384 tokens x 384 channels, 25 MB each).
-BAND_TOKENS = 4096
+# map (TransNeXt-T at 512 x 512: 16384 tokens x 384 channels in stage 1, 4096 x 768 in
+# stage 2: 25 MB and 12.6 MB each).
+BAND_TOKENS = 1024
 
 
 class DWConv(nn.Module):
@@ -85,6 +86,9 @@ class ConvolutionalGLU(nn.Module):
             above, below = max(top - 1, 0), min(bottom + 1, height)
             inner = slice((top - above) * width, (bottom - above) * width)
             gate, value = self._gate_value(x[:, above * width:below * width], inner)
-            hidden = self.act(self.dwconv(gate, below - above, width))[:, inner]
-            out[:, top * width:bottom * width] = self.fc2(hidden * value)
+            hidden = self.dwconv(gate, below - above, width)
+            del gate
+            hidden = self.act(hidden)[:, inner].mul_(value)
+            del value
+            out[:, top * width:bottom * width] = self.fc2(hidden)
         return out

@@ -46,8 +46,9 @@ class CosineMHSA(LogCPB):
             .permute(2, 0, 3, 1, 4).unbind(0)
         q = (F.normalize(q, dim=-1) + self.query_embedding) \
             * F.softplus(self.temperature) * math.log(N)
-        attn = q @ F.normalize(k, dim=-1).transpose(-2, -1)
-        attn = attn + self.position_bias(height, width).to(q.dtype)
+        # the bias added in place: the product is a fresh tensor that no backward reads
+        attn = (q @ F.normalize(k, dim=-1).transpose(-2, -1)) \
+            .add_(self.position_bias(height, width).to(q.dtype))
         attn = self.attn_drop(attn.softmax(dim=-1))
         out = (attn @ v).transpose(1, 2).reshape(B, N, C)
         return self.proj_drop(self.proj(out))
