@@ -8,6 +8,7 @@ from mmtransnext.ops import AttentionInputs, aggregated_attention
 from mmtransnext.ops.attention import attention_probs
 from mmtransnext.ops.checks import check_window_size
 from mmtransnext.ops.window_geometry import valid_counts
+from .cosine_query import l2_normalize, scaled_query
 from .gelu import GELU
 from .position_bias import LogCPB
 from .token_layout import image_as_tokens, tokens_as_image
@@ -84,9 +85,10 @@ class AggregatedAttention(LogCPB):
         pool_hw = self.key_grid(height, width)
         n_pool = pool_hw[0] * pool_hw[1]
 
-        q = F.normalize(self._head_major(self.q(x), 1)[0], dim=-1)
-        q_scaled = (q + self.query_embedding) * F.softplus(self.temperature) \
-            * self._length_scale(height, width, n_pool, x.device).to(q.dtype)
+        q = l2_normalize(self._head_major(self.q(x), 1)[0])
+        q_scaled = scaled_query(q, self.query_embedding, F.softplus(self.temperature),
+                                self._length_scale(height, width, n_pool, x.device)
+                                .to(q.dtype))
 
         # sr is a 1x1 conv: a linear map of the tokens; pooled channels-last (no copies)
         pooled = self.act(F.linear(x, self.sr.weight.flatten(1), self.sr.bias))
@@ -95,7 +97,7 @@ class AggregatedAttention(LogCPB):
         key_pool, value_pool = self._heads(self.kv(pooled), 2).unbind(0)
 
         key, value = self._head_major(self.kv(x), 2)
-        key = F.normalize(key, dim=-1)
+        key = l2_normalize(key)
         pos_table, pos_rows = self.position_bias_rows(height, width)
         inputs = AttentionInputs(
             q, q_scaled, key, value, F.normalize(key_pool, dim=-1),

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from mmtransnext.ops.export_guard import tracing
 
+from .gated_tail_recompute import GatedTailRecompute
 from .gelu import GELU
 from .token_layout import image_as_tokens, tokens_as_image
 
@@ -28,12 +29,16 @@ class DWConv(nn.Module):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, 3, 1, 1, bias=True, groups=dim)
 
-    def forward(self, x, height, width):
+    def forward(self, x, height, width, weight=None, bias=None):
+        """The conv of the tokens x [B, N, C]; ``weight`` / ``bias`` stand in for the
+        module's own (detached copies in a recomputation)."""
         conv = self.dwconv
+        weight = conv.weight if weight is None else weight
+        bias = conv.bias if bias is None else bias
         # .to(), not .contiguous(): a [C, 1, k, k] weight already counts as channels-last
         # contiguous, but oneDNN picks its layout from the strides, which .to() sets
-        weight = conv.weight.to(memory_format=torch.channels_last)
-        x = F.conv2d(tokens_as_image(x, height, width), weight, conv.bias, conv.stride,
+        x = F.conv2d(tokens_as_image(x, height, width),
+                     weight.to(memory_format=torch.channels_last), bias, conv.stride,
                      conv.padding, conv.dilation, conv.groups)
         return image_as_tokens(x)
 
@@ -56,10 +61,27 @@ class ConvolutionalGLU(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x, height, width):
+        if torch.is_grad_enabled() and not tracing() and not self._dropout_active():
+            return self._forward_recomputing(x, height, width)
         if (torch.is_grad_enabled() or self.training or tracing()
                 or height * width <= BAND_TOKENS):
             return self._forward_map(x, height, width)
         return self._forward_bands(x, height, width)
+
+    def _dropout_active(self):
+        return self.training and self.drop.p > 0
+
+    def gated(self, gate, value, height, width, dw_weight=None, dw_bias=None):
+        """act(dwconv(gate)) * value: the hidden tokens fc2 reads."""
+        return self.act(self.dwconv(gate, height, width, dw_weight, dw_bias)) * value
+
+    def _forward_recomputing(self, x, height, width):
+        """Autograd on: the map at once, backward keeping only gate and value
+        (:class:`GatedTailRecompute`)."""
+        gate, value = self._gate_value(x)
+        conv, fc2 = self.dwconv.dwconv, self.fc2
+        return GatedTailRecompute.apply(self.gated, height, width, gate, value, conv.weight,
+                                        conv.bias, fc2.weight, fc2.bias)
 
     def _gate_value(self, x, value_tokens=slice(None)):
         """fc1 as two products, so gate and value come out contiguous (the gate is the
@@ -71,8 +93,7 @@ class ConvolutionalGLU(nn.Module):
                 F.linear(x[:, value_tokens], weight[hidden:], bias[hidden:]))
 
     def _forward_map(self, x, height, width):
-        gate, value = self._gate_value(x)
-        x = self.act(self.dwconv(gate, height, width)) * value
+        x = self.gated(*self._gate_value(x), height, width)
         x = self.drop(x)
         return self.drop(self.fc2(x))
 

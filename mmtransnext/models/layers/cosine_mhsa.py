@@ -5,6 +5,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .aggregated_attention import TEMPERATURE_INIT
+from .cosine_query import l2_normalize, scaled_query
 from .position_bias import LogCPB
 
 
@@ -44,10 +45,10 @@ class CosineMHSA(LogCPB):
         B, N, C = x.shape
         q, k, v = self.qkv(x).view(B, N, 3, self.num_heads, self.head_dim) \
             .permute(2, 0, 3, 1, 4).unbind(0)
-        q = (F.normalize(q, dim=-1) + self.query_embedding) \
-            * F.softplus(self.temperature) * math.log(N)
+        q = scaled_query(l2_normalize(q), self.query_embedding, F.softplus(self.temperature),
+                         math.log(N))
         # the bias added in place: the product is a fresh tensor that no backward reads
-        attn = (q @ F.normalize(k, dim=-1).transpose(-2, -1)) \
+        attn = (q @ l2_normalize(k).transpose(-2, -1)) \
             .add_(self.position_bias(height, width).to(q.dtype))
         attn = self.attn_drop(attn.softmax(dim=-1))
         out = (attn @ v).transpose(1, 2).reshape(B, N, C)

@@ -1,0 +1,92 @@
+"""The cosine-normalised, scaled queries (and normalised keys) of both attentions, with a
+backward that keeps only tensors the attention keeps anyway.
+
+Autograd's F.normalize keeps its input for backward and ``(q + query_embedding) *
+softplus(temperature) * length_scale`` keeps ``q + query_embedding``: three [B, heads, N, d]
+tensors per attention beside the normalised q and keys the attention core keeps. These
+functions compute the same numbers and keep the normalised output, the norms and the small
+factors instead: the normalisation's gradient is (g - y (g . y)) / |x| (g / eps where the
+norm was clamped), the scale's gradients are reductions that rebuild q + query_embedding
+from q. Under no_grad, or when something traces the model, they are the plain expressions.
+"""
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+from mmtransnext.ops.export_guard import tracing
+
+NORM_EPS = 1e-12  # F.normalize's default
+
+
+def _recording(*tensors):
+    return (torch.is_grad_enabled() and not tracing()
+            and any(t.requires_grad for t in tensors))
+
+
+class _L2Normalize(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, x):
+        norm = x.norm(2, -1, keepdim=True)
+        unclamped = norm >= NORM_EPS
+        norm = norm.clamp_min(NORM_EPS)
+        y = x / norm
+        ctx.save_for_backward(y, norm, unclamped)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        y, norm, unclamped = ctx.saved_tensors
+        along = (grad * y).sum(-1, keepdim=True) * unclamped
+        return (grad - y * along) / norm
+
+
+class _ScaledQuery(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, q, embedding, scale, length_scale):
+        ctx.save_for_backward(q, embedding, scale)
+        ctx.length_scale = length_scale  # a constant (tensor or number)
+        return (q + embedding) * scale * length_scale
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        q, embedding, scale = ctx.saved_tensors
+        length_scale = ctx.length_scale
+        need_q, need_embedding, need_scale, need_length = ctx.needs_input_grad
+        grad_q = grad_embedding = grad_scale = None
+        grad_shifted = grad * scale * length_scale
+        if need_q:
+            grad_q = grad_shifted
+        if need_embedding:
+            grad_embedding = _sum_to(grad_shifted, embedding.shape)
+        if need_scale:
+            grad_scale = _sum_to((grad * length_scale * (q + embedding)), scale.shape)
+        if need_length:
+            raise RuntimeError('scaled_query: the length scale is a constant of the grid')
+        return grad_q, grad_embedding, grad_scale, None
+
+
+def _sum_to(x, shape):
+    """x summed over the dims that broadcasting expanded to reach x's shape."""
+    lead = x.dim() - len(shape)
+    dims = list(range(lead)) + [lead + i for i, n in enumerate(shape) if n == 1
+                                and x.shape[lead + i] != 1]
+    return x.sum(dims, keepdim=True).view(shape) if dims else x
+
+
+def l2_normalize(x):
+    """F.normalize(x, dim=-1); backward keeps the output and norms, not x."""
+    if _recording(x):
+        return _L2Normalize.apply(x)
+    return F.normalize(x, dim=-1)
+
+
+def scaled_query(q, embedding, scale, length_scale):
+    """(q + embedding) * scale * length_scale; backward keeps q (which the attention keeps)
+    and the small factors, not q + embedding. ``length_scale`` is a constant."""
+    if _recording(q, embedding, scale):
+        return _ScaledQuery.apply(q, embedding, scale, length_scale)
+    return (q + embedding) * scale * length_scale
