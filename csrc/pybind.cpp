@@ -48,6 +48,11 @@ TORCH_LIBRARY(mmtransnext, m) {
         "Tensor key, Tensor value, Tensor key_pool, Tensor value_pool, Tensor rpb, "
         "Tensor pos_table, Tensor learnable_tokens, Tensor learnable_bias, Tensor pos_rows, "
         "int height, int width, int kernel_size, int pool_height, int pool_width) -> Tensor[]");
+  // Fused log-CPB MLP (cpb_mlp.h): out[u, v, j] = bias[j] + weight[j] . relu(rows[u] + cols[v]).
+  m.def("cpb_mlp(Tensor rows, Tensor cols, Tensor weight, Tensor bias) -> Tensor");
+  // (grad_rows, grad_cols, grad_weight, grad_bias); recomputes the hidden activations.
+  m.def("cpb_mlp_backward(Tensor grad_out, Tensor rows, Tensor cols, Tensor weight) "
+        "-> (Tensor, Tensor, Tensor, Tensor)");
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

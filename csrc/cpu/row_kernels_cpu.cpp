@@ -8,11 +8,7 @@
 
 #include <cstring>
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#define MMTN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MMTN_CLONES
-#endif
+#include "cpu/target_clones.h"
 
 namespace mmtransnext {
 namespace cpu {

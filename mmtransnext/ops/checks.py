@@ -164,3 +164,19 @@ def check_pos_rows_values(op, rows, n_rows):
     if lo < 0 or hi >= n_rows:
         raise RuntimeError(f'{op}: pos_rows holds values outside [0, R) = [0, {n_rows}) (min '
                            f'{lo}, max {hi}): they index the rows of pos_table')
+
+
+def check_cpb_mlp(op, rows, cols, weight, bias):
+    """The fused log-CPB MLP's inputs: rows [U, K], cols [V, K], weight [heads, K],
+    bias [heads], one float32 / float64 dtype and device."""
+    if rows.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f'{op}: expected float32 or float64 tensors, got {rows.dtype}')
+    for name, t in (('cols', cols), ('weight', weight), ('bias', bias)):
+        check_like(op, name, t, rows)
+    _require(rows.dim() == 2 and cols.dim() == 2 and rows.shape[1] == cols.shape[1],
+             lambda: f'{op}: rows [U, K] and cols [V, K] must share K, got '
+                     f'{tuple(rows.shape)} and {tuple(cols.shape)}')
+    _require(weight.dim() == 2 and weight.shape[1] == rows.shape[1],
+             lambda: f'{op}: weight must be [heads, K] with K = {rows.shape[1]}, got '
+                     f'{tuple(weight.shape)}')
+    check_shape(op, 'bias', bias, (weight.shape[0],))

@@ -5,8 +5,8 @@ csrc/sliding_window.cpp, csrc/aggregated_attention.cpp). This module adds what t
 
   * a fake ("meta") kernel for every op (``register_fake``): shapes, dtypes and
     the same input checks as the C++ kernels, so torch.compile / FakeTensor / meta tensors work;
-  * autograd formulas for ``sliding_qk``, ``sliding_av`` and ``aggregated_attention``
-    (``register_autograd``) that call the compiled ``*_backward`` ops.
+  * autograd formulas for ``sliding_qk``, ``sliding_av``, ``aggregated_attention`` and
+    ``cpb_mlp`` (``register_autograd``) that call the compiled ``*_backward`` ops.
 
 Both go through :mod:`.op_registration`, which uses the API this torch has.
 
@@ -21,7 +21,7 @@ import torch
 from mmtransnext import _ext  # noqa: F401  (defines the torch.ops.mmtransnext schemas)
 
 from .checks import (AGGREGATED_INPUTS, N_FLOAT_INPUTS, acc_dtype, check_aggregated_attention,
-                     check_av, check_grad, check_qk, check_rpb, check_shape)
+                     check_av, check_cpb_mlp, check_grad, check_qk, check_rpb, check_shape)
 from .op_registration import register_autograd, register_fake
 
 
@@ -81,6 +81,21 @@ def _aggregated_attention_backward_fake(grad_out, lse, *args):
     return [t.new_empty(t.shape) for t in tensors[:N_FLOAT_INPUTS]]
 
 
+@register_fake('mmtransnext::cpb_mlp')
+def _cpb_mlp_fake(rows, cols, weight, bias):
+    check_cpb_mlp('cpb_mlp', rows, cols, weight, bias)
+    return rows.new_empty((rows.shape[0], cols.shape[0], weight.shape[0]))
+
+
+@register_fake('mmtransnext::cpb_mlp_backward')
+def _cpb_mlp_backward_fake(grad_out, rows, cols, weight):
+    op = 'cpb_mlp_backward'
+    check_cpb_mlp(op, rows, cols, weight, weight[:, 0])
+    check_grad(op, 'grad_out', grad_out, (rows.shape[0], cols.shape[0], weight.shape[0]), rows)
+    return (rows.new_empty(rows.shape), cols.new_empty(cols.shape),
+            weight.new_empty(weight.shape), weight.new_empty(weight.shape[:1]))
+
+
 # -- autograd --------------------------------------------------------------------------------
 
 def _qk_setup_context(ctx, inputs, output):
@@ -130,3 +145,15 @@ def _aggregated_backward(ctx, grad_out, _grad_lse):
 
 register_autograd('mmtransnext::aggregated_attention', _aggregated_backward,
                   setup_context=_aggregated_setup_context)
+
+
+def _cpb_setup_context(ctx, inputs, output):
+    rows, cols, weight, _bias = inputs
+    ctx.save_for_backward(rows, cols, weight)
+
+
+def _cpb_backward(ctx, grad_out):
+    return tuple(torch.ops.mmtransnext.cpb_mlp_backward(grad_out, *ctx.saved_tensors))
+
+
+register_autograd('mmtransnext::cpb_mlp', _cpb_backward, setup_context=_cpb_setup_context)

@@ -1,19 +1,24 @@
-"""The log-CPB MLP as evaluated (fc1 per axis, chunked rows, recomputed in backward) equals
-the plain cpb_fc2(ReLU(cpb_fc1(coordinates))) on the full coordinate grid, values and
-gradients, with one chunk and with many. In float64: the two orders of summation round
-differently, and in float32 a ReLU input a few ulps from zero can fall on either side."""
+"""The log-CPB MLP as evaluated (fc1 per axis; the pairs through the fused op, or the torch
+path's chunked rows recomputed in backward) equals the plain cpb_fc2(ReLU(cpb_fc1(
+coordinates))) on the full coordinate grid, values and gradients, with one chunk and with
+many. In float64: the two orders of summation round differently, and in float32 a ReLU input
+a few ulps from zero can fall on either side."""
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mmtransnext.models.layers import position_bias
+from mmtransnext.ops import cpb_mlp
 from mmtransnext.models.layers.position_bias import (COORDINATE_CACHE, LogCPB,
                                                     PositionBiasSettings)
 
 
-@pytest.mark.parametrize('chunk_elements', [1 << 21, 512 * 7])
-def test_cpb_table_matches_the_plain_mlp(chunk_elements, monkeypatch):
-    monkeypatch.setattr(position_bias, 'MLP_CHUNK_ELEMENTS', chunk_elements)
+@pytest.mark.parametrize('impl, chunk_elements', [('auto', None), ('torch', 1 << 21),
+                                                   ('torch', 512 * 7)])
+def test_cpb_table_matches_the_plain_mlp(impl, chunk_elements, monkeypatch):
+    monkeypatch.setenv('MMTRANSNEXT_OPS', impl)
+    if chunk_elements:
+        monkeypatch.setattr(cpb_mlp, 'MLP_CHUNK_ELEMENTS', chunk_elements)
     torch.manual_seed(0)
     cpb = LogCPB(num_heads=3, sr_ratio=4, bias_settings=PositionBiasSettings(
         img_size=(96, 128), pretrain_size=224, stride=8)).double()

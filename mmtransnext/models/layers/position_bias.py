@@ -10,9 +10,9 @@ Because the two axes are independent, c takes at most |U_h| * |U_w| distinct val
 distinct relative values per axis). The MLP runs on those only (the *table*
 [heads, U_h, U_w]) and the bias is gathered with two small per-axis index tables
 ``ih[(qy, ky)]``, ``iw[(qx, kx)]``. Coordinates and indices are cached per grid (they are
-constants). cpb_fc1 is linear in (c_h, c_w), so it is evaluated per axis and broadcast-added;
-the [U_h, U_w, hidden] activations are formed a few rows at a time so they stay in cache,
-and in training they are recomputed in backward rather than stored.
+constants). cpb_fc1 is linear in (c_h, c_w), so it is evaluated per axis; the rest of the
+MLP on every pair runs in :func:`mmtransnext.ops.cpb_mlp.cpb_mlp` (fused on CPU: the
+[U_h, U_w, hidden] activations are never stored).
 
 'interpolate' builds the bias on the ``img_size`` grid and resizes it bilinearly
 (align_corners=False) over the key axes and the query axes. That resize is separable per
@@ -40,22 +40,19 @@ import math
 import numbers
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 from mmtransnext.compat import assume_constant_result, autocast_dtype, is_compiling
 from mmtransnext.ops.bias_rows import expand_bias
+from mmtransnext.ops.cpb_mlp import cpb_mlp
 
 POS_BIAS_MODES = ('interpolate', 'extrapolate', 'linear')
 
 GridKey = Tuple[int, int, int, int, int, str]
-# elements of the hidden activation per chunk of the CPB MLP (8 MiB in fp32)
-MLP_CHUNK_ELEMENTS = 1 << 21
 # grids kept per cache: CoordinateCache (all modules) and each module's table cache (enough
 # for a 6-scale ms+flip test cycling through its sizes)
 COORDINATE_CACHE_SIZE = 64
@@ -255,23 +252,13 @@ class LogCPB(nn.Module):
                 "pos_bias='linear' (fixed pool size).")
         return pool
 
-    def _cpb_rows(self, rows, cols):
-        return self.cpb_fc2((rows[:, None] + cols).relu_())
-
     def cpb_table(self, vh, vw):
         """cpb_fc2(ReLU(cpb_fc1(c))) for every c = (vh[u], vw[v]): [heads, Uh, Uw]."""
         weight = self.cpb_fc1.weight
         dtype = weight.dtype
         rows = torch.addmm(self.cpb_fc1.bias, vh.to(dtype)[:, None], weight[:, :1].t())
         cols = vw.to(dtype)[:, None] @ weight[:, 1:].t()  # [Uw, hidden]
-        mlp = self._cpb_rows
-        if rows.requires_grad or cols.requires_grad:  # False under no_grad
-            # recompute the hidden activations in backward instead of keeping them: they are
-            # the block's largest tensors (126 MB per stage-1 block of T at 512 x 512)
-            mlp = partial(checkpoint, self._cpb_rows, use_reentrant=False)
-        step = max(1, MLP_CHUNK_ELEMENTS // cols.numel())
-        table = torch.cat([mlp(rows[i:i + step], cols) for i in range(0, rows.shape[0], step)])
-        return table.permute(2, 0, 1)
+        return cpb_mlp(rows, cols, self.cpb_fc2.weight, self.cpb_fc2.bias).permute(2, 0, 1)
 
     # -- inference cache of the table ---------------------------------------------------------
     def _cpb_params(self):
