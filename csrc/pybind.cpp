@@ -53,6 +53,13 @@ TORCH_LIBRARY(mmtransnext, m) {
   // (grad_rows, grad_cols, grad_weight, grad_bias); recomputes the hidden activations.
   m.def("cpb_mlp_backward(Tensor grad_out, Tensor rows, Tensor cols, Tensor weight) "
         "-> (Tensor, Tensor, Tensor, Tensor)");
+  // ConvGLU's gate (conv_glu_gate.h): GELU(depthwise 3x3 conv of gate) * value on the rows
+  // [row_begin, row_end) of a height x width token map, channels last.
+  m.def("conv_glu_gate(Tensor gate, Tensor value, Tensor weight, Tensor bias, int height, "
+        "int width, int row_begin, int row_end) -> Tensor");
+  // (grad_gate, grad_value, grad_weight, grad_bias) of the whole map; recomputes the conv.
+  m.def("conv_glu_gate_backward(Tensor grad_out, Tensor gate, Tensor value, Tensor weight, "
+        "Tensor bias, int height, int width) -> (Tensor, Tensor, Tensor, Tensor)");
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

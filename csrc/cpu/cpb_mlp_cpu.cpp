@@ -11,6 +11,7 @@
 
 #include "common/torch_version.h"
 #include "cpb_mlp.h"
+#include "cpu/partial_sums.h"
 #include "cpu/target_clones.h"
 
 namespace mmtransnext {
@@ -95,13 +96,6 @@ void backward_row(const double* g_row, const double* ru, const double* cols, con
   backward_row_impl(g_row, ru, cols, w, grad_row, gc, gw, gb, h, gh, V, K, heads);
 }
 
-// part [chunks, n] summed over chunks in order: [n]
-at::Tensor sum_chunks(const at::Tensor& part) {
-  at::Tensor out = part.select(0, 0).clone();
-  for (int64_t c = 1; c < part.size(0); ++c) out.add_(part.select(0, c));
-  return out;
-}
-
 }  // namespace
 
 at::Tensor cpb_mlp_cpu(const at::Tensor& rows, const at::Tensor& cols, const at::Tensor& weight,
@@ -148,7 +142,8 @@ CpbMlpGrads cpb_mlp_backward_cpu(const at::Tensor& grad_out, const at::Tensor& r
       }
     });
   });
-  return {grad_rows, sum_chunks(gc_part), sum_chunks(gw_part), sum_chunks(gb_part)};
+  return {grad_rows, cpu::sum_chunks_in_order(gc_part), cpu::sum_chunks_in_order(gw_part),
+          cpu::sum_chunks_in_order(gb_part)};
 }
 
 }  // namespace mmtransnext

@@ -180,3 +180,23 @@ def check_cpb_mlp(op, rows, cols, weight, bias):
              lambda: f'{op}: weight must be [heads, K] with K = {rows.shape[1]}, got '
                      f'{tuple(weight.shape)}')
     check_shape(op, 'bias', bias, (weight.shape[0],))
+
+
+def check_conv_glu_gate(op, gate, value, weight, bias, height, width, row_begin, row_end):
+    """ConvGLU's fused gate: gate [B, height * width, C] channels last, value [B, (row_end -
+    row_begin) * width, C], weight [C, 1, 3, 3], bias [C], one float32 / float64 dtype."""
+    if gate.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f'{op}: expected float32 or float64 tensors, got {gate.dtype}')
+    for name, t in (('value', value), ('weight', weight), ('bias', bias)):
+        check_like(op, name, t, gate)
+    _require(height >= 1 and width >= 1,
+             lambda: f'{op}: height and width must be positive, got {height} x {width}')
+    _require(0 <= row_begin < row_end <= height,
+             lambda: f'{op}: output rows [{row_begin}, {row_end}) must lie in [0, {height})')
+    _require(gate.dim() == 3 and gate.shape[1] == height * width,
+             lambda: f'{op}: gate must be [B, height * width, C] = [B, {height * width}, C], '
+                     f'got {tuple(gate.shape)}')
+    B, C = gate.shape[0], gate.shape[2]
+    check_shape(op, 'value', value, (B, (row_end - row_begin) * width, C))
+    check_shape(op, 'weight', weight, (C, 1, 3, 3))
+    check_shape(op, 'bias', bias, (C,))

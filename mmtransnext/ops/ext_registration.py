@@ -5,8 +5,9 @@ csrc/sliding_window.cpp, csrc/aggregated_attention.cpp). This module adds what t
 
   * a fake ("meta") kernel for every op (``register_fake``): shapes, dtypes and
     the same input checks as the C++ kernels, so torch.compile / FakeTensor / meta tensors work;
-  * autograd formulas for ``sliding_qk``, ``sliding_av``, ``aggregated_attention`` and
-    ``cpb_mlp`` (``register_autograd``) that call the compiled ``*_backward`` ops.
+  * autograd formulas for ``sliding_qk``, ``sliding_av``, ``aggregated_attention``,
+    ``cpb_mlp`` and ``conv_glu_gate`` (``register_autograd``) that call the compiled
+    ``*_backward`` ops.
 
 Both go through :mod:`.op_registration`, which uses the API this torch has.
 
@@ -21,7 +22,7 @@ import torch
 from mmtransnext import _ext  # noqa: F401  (defines the torch.ops.mmtransnext schemas)
 
 from .checks import (AGGREGATED_INPUTS, N_FLOAT_INPUTS, acc_dtype, check_aggregated_attention,
-                     check_av, check_cpb_mlp, check_grad, check_qk, check_rpb, check_shape)
+                     check_av, check_conv_glu_gate, check_cpb_mlp, check_grad, check_qk, check_rpb, check_shape)
 from .op_registration import register_autograd, register_fake
 
 
@@ -96,6 +97,21 @@ def _cpb_mlp_backward_fake(grad_out, rows, cols, weight):
             weight.new_empty(weight.shape), weight.new_empty(weight.shape[:1]))
 
 
+@register_fake('mmtransnext::conv_glu_gate')
+def _conv_glu_gate_fake(gate, value, weight, bias, height, width, row_begin, row_end):
+    check_conv_glu_gate('conv_glu_gate', gate, value, weight, bias, height, width, row_begin,
+                        row_end)
+    return value.new_empty(value.shape)
+
+
+@register_fake('mmtransnext::conv_glu_gate_backward')
+def _conv_glu_gate_backward_fake(grad_out, gate, value, weight, bias, height, width):
+    op = 'conv_glu_gate_backward'
+    check_conv_glu_gate(op, gate, value, weight, bias, height, width, 0, height)
+    check_grad(op, 'grad_out', grad_out, value.shape, gate)
+    return tuple(t.new_empty(t.shape) for t in (gate, value, weight, bias))
+
+
 # -- autograd --------------------------------------------------------------------------------
 
 def _qk_setup_context(ctx, inputs, output):
@@ -157,3 +173,23 @@ def _cpb_backward(ctx, grad_out):
 
 
 register_autograd('mmtransnext::cpb_mlp', _cpb_backward, setup_context=_cpb_setup_context)
+
+
+def _gate_setup_context(ctx, inputs, output):
+    gate, value, weight, bias, height, width, row_begin, row_end = inputs
+    ctx.save_for_backward(gate, value, weight, bias)
+    ctx.size = (height, width)
+    ctx.whole_map = (row_begin, row_end) == (0, height)
+
+
+def _gate_backward(ctx, grad_out):
+    if not ctx.whole_map:
+        raise RuntimeError('conv_glu_gate: backward needs the whole map (row_begin = 0, '
+                           'row_end = height); differentiate the unbanded call')
+    grads = torch.ops.mmtransnext.conv_glu_gate_backward(grad_out, *ctx.saved_tensors,
+                                                         *ctx.size)
+    return (*grads, None, None, None, None)
+
+
+register_autograd('mmtransnext::conv_glu_gate', _gate_backward,
+                  setup_context=_gate_setup_context)

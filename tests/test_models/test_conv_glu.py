@@ -38,3 +38,34 @@ def test_autograd_training_and_small_maps_use_the_whole_map(monkeypatch):
     monkeypatch.setattr(conv_glu, 'BAND_TOKENS', 4096)
     with torch.no_grad():
         module.eval()(x, 6, 7)                          # one band would be the map
+
+
+@pytest.mark.parametrize('band_tokens', [4096, 40])
+def test_fused_gate_gives_the_torch_path_numbers(monkeypatch, band_tokens):
+    """ConvGLU through the fused gate op (where the extension serves float CPU tensors) and
+    through torch ops: the same outputs and gradients (float64)."""
+    from mmtransnext.ops import conv_glu_gate
+    monkeypatch.setattr(conv_glu, 'BAND_TOKENS', band_tokens)
+    torch.manual_seed(0)
+    module = ConvolutionalGLU(12, 20).double()
+    x = torch.randn(2, 11 * 9, 12, dtype=torch.double, requires_grad=True)
+
+    def run():
+        with torch.no_grad():
+            inference = module.eval()(x, 11, 9)
+        out = module.train()(x, 11, 9)
+        grads = torch.autograd.grad(out.sum(), [x, *module.parameters()])
+        return inference, out, grads
+
+    calls = []
+    fused = conv_glu_gate.conv_glu_gate
+    monkeypatch.setattr(conv_glu_gate, 'conv_glu_gate', lambda *a: calls.append(1) or fused(*a))
+    first = run()
+    assert calls, 'the fused gate did not run'
+    monkeypatch.setenv('MMTRANSNEXT_OPS', 'torch')
+    calls.clear()
+    second = run()
+    assert not calls
+    torch.testing.assert_close(first[:2], second[:2], rtol=1e-12, atol=1e-12)
+    for a, b in zip(first[2], second[2]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

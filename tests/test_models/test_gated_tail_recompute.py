@@ -42,7 +42,9 @@ def test_bf16_autocast_gradients_as_close_as_the_plain_path():
         assert (g - f).norm() <= 1.5 * (p - f).norm() + 1e-6
 
 
-def test_backward_keeps_gate_and_value_only():
+@pytest.mark.parametrize('ops', ['auto', 'torch'])
+def test_backward_keeps_gate_and_value_only(monkeypatch, ops):
+    monkeypatch.setenv('MMTRANSNEXT_OPS', ops)
     module = ConvolutionalGLU(8, 32).train()
     x = torch.randn(1, 16 * 16, 8, requires_grad=True)
     hidden_sized = []
@@ -51,7 +53,8 @@ def test_backward_keeps_gate_and_value_only():
         if t.numel() >= 16 * 16 * 32:
             hidden_sized.append(t.untyped_storage().data_ptr())
         return t
-    for forward, expected in ((module, 2), (module._forward_map, 5)):
+    plain = 5 if ops == 'torch' else 3  # conv input, output, GELU, value, product / op
+    for forward, expected in ((module, 2), (module._forward_map, plain)):
         hidden_sized.clear()
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             forward(x, 16, 16)

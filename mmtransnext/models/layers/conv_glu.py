@@ -2,6 +2,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmtransnext.ops import conv_glu_gate
 from mmtransnext.ops.export_guard import tracing
 
 from .gated_tail_recompute import GatedTailRecompute
@@ -71,9 +72,21 @@ class ConvolutionalGLU(nn.Module):
     def _dropout_active(self):
         return self.training and self.drop.p > 0
 
-    def gated(self, gate, value, height, width, dw_weight=None, dw_bias=None):
-        """act(dwconv(gate)) * value: the hidden tokens fc2 reads."""
-        return self.act(self.dwconv(gate, height, width, dw_weight, dw_bias)) * value
+    def gated(self, gate, value, height, width, dw_weight=None, dw_bias=None, rows=None):
+        """act(dwconv(gate)) * value: the hidden tokens fc2 reads, for the rows ``rows``
+        (first, end) of the gate's height x width map (default all), which ``value`` holds.
+        The fused op where it serves (:mod:`mmtransnext.ops.conv_glu_gate`), else torch ops;
+        ``dw_weight`` / ``dw_bias`` stand in for the conv's own."""
+        conv = self.dwconv.dwconv
+        weight = conv.weight if dw_weight is None else dw_weight
+        bias = conv.bias if dw_bias is None else dw_bias
+        first, end = rows or (0, height)
+        if (self.act.approximate == 'none' and value.dtype == gate.dtype
+                and conv_glu_gate.usable(gate)):
+            return conv_glu_gate.conv_glu_gate(gate, value, weight, bias, height, width, first,
+                                               end)
+        hidden = self.act(self.dwconv(gate, height, width, weight, bias))
+        return hidden[:, first * width:end * width] * value
 
     def _forward_recomputing(self, x, height, width):
         """Autograd on: the map at once, backward keeping only gate and value
@@ -107,9 +120,8 @@ class ConvolutionalGLU(nn.Module):
             above, below = max(top - 1, 0), min(bottom + 1, height)
             inner = slice((top - above) * width, (bottom - above) * width)
             gate, value = self._gate_value(x[:, above * width:below * width], inner)
-            hidden = self.dwconv(gate, below - above, width)
-            del gate
-            hidden = self.act(hidden)[:, inner].mul_(value)
-            del value
+            hidden = self.gated(gate, value, below - above, width,
+                                rows=(top - above, bottom - above))
+            del gate, value
             out[:, top * width:bottom * width] = self.fc2(hidden)
         return out
