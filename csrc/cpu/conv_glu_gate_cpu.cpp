@@ -29,6 +29,22 @@ struct Map {
   int64_t rows, W, C;  // rows of the gate map, its width, channels
 };
 
+// fn(tap, token) for the 3 x 3 taps whose token (y + S (dy - 1), x + S (dx - 1)) lies in the
+// map: S = 1 the tokens that token (y, x) reads, S = -1 the tokens that read it
+template <int S, typename Fn>
+inline __attribute__((always_inline)) void for_each_tap(const Map& m, int64_t y, int64_t x,
+                                                        Fn&& fn) {
+  for (int64_t dy = 0; dy < 3; ++dy) {
+    const int64_t yy = y + S * (dy - 1);
+    if (yy < 0 || yy >= m.rows) continue;
+    for (int64_t dx = 0; dx < 3; ++dx) {
+      const int64_t xx = x + S * (dx - 1);
+      if (xx < 0 || xx >= m.W) continue;
+      fn(dy * 3 + dx, yy * m.W + xx);
+    }
+  }
+}
+
 // pre[c] = bias[c] + sum of the taps inside the map, for token (y, x) of one image
 template <typename T>
 inline __attribute__((always_inline)) void conv_at(const T* gate, const T* wt, const T* bias,
@@ -36,18 +52,12 @@ inline __attribute__((always_inline)) void conv_at(const T* gate, const T* wt, c
                                                    T* pre) {
   const int64_t C = m.C;
   std::copy(bias, bias + C, pre);
-  for (int64_t dy = 0; dy < 3; ++dy) {
-    const int64_t yy = y + dy - 1;
-    if (yy < 0 || yy >= m.rows) continue;
-    for (int64_t dx = 0; dx < 3; ++dx) {
-      const int64_t xx = x + dx - 1;
-      if (xx < 0 || xx >= m.W) continue;
-      const T* g = gate + (yy * m.W + xx) * C;
-      const T* w = wt + (dy * 3 + dx) * C;
+  for_each_tap<1>(m, y, x, [&](int64_t tap, int64_t token) __attribute__((always_inline)) {
+    const T* g = gate + token * C;
+    const T* w = wt + tap * C;
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) pre[c] += w[c] * g[c];
-    }
-  }
+    for (int64_t c = 0; c < C; ++c) pre[c] += w[c] * g[c];
+  });
 }
 
 // out = GELU(pre) * v over C channels
@@ -129,18 +139,12 @@ inline __attribute__((always_inline)) void backward_row_impl(
     gelu_mul_grad(d, go + x * C, value + x * C, grad_v + x * C, C);
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) db[c] += d[c];
-    for (int64_t dy = 0; dy < 3; ++dy) {
-      const int64_t yy = y + dy - 1;
-      if (yy < 0 || yy >= m.rows) continue;
-      for (int64_t dx = 0; dx < 3; ++dx) {
-        const int64_t xx = x + dx - 1;
-        if (xx < 0 || xx >= m.W) continue;
-        const T* g = gate + (yy * m.W + xx) * C;
-        T* w = dw + (dy * 3 + dx) * C;
+    for_each_tap<1>(m, y, x, [&](int64_t tap, int64_t token) __attribute__((always_inline)) {
+      const T* g = gate + token * C;
+      T* w = dw + tap * C;
 #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) w[c] += d[c] * g[c];
-      }
-    }
+      for (int64_t c = 0; c < C; ++c) w[c] += d[c] * g[c];
+    });
   }
 }
 
@@ -171,18 +175,12 @@ void gate_grad_row(const T* dpre, const T* wt, const Map& m, int64_t y, T* out) 
   for (int64_t x = 0; x < m.W; ++x) {
     T* o = out + x * C;
     std::fill(o, o + C, T(0));
-    for (int64_t dy = 0; dy < 3; ++dy) {
-      const int64_t yy = y - (dy - 1);
-      if (yy < 0 || yy >= m.rows) continue;
-      for (int64_t dx = 0; dx < 3; ++dx) {
-        const int64_t xx = x - (dx - 1);
-        if (xx < 0 || xx >= m.W) continue;
-        const T* d = dpre + (yy * m.W + xx) * C;
-        const T* w = wt + (dy * 3 + dx) * C;
+    for_each_tap<-1>(m, y, x, [&](int64_t tap, int64_t token) __attribute__((always_inline)) {
+      const T* d = dpre + token * C;
+      const T* w = wt + tap * C;
 #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) o[c] += w[c] * d[c];
-      }
-    }
+      for (int64_t c = 0; c < C; ++c) o[c] += w[c] * d[c];
+    });
   }
 }
 
