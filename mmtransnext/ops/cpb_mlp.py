@@ -10,7 +10,9 @@ Two implementations, the same numbers up to the order of the sums:
     traces the call: the [U, V, hidden] activations never exist, backward recomputes them
     pair by pair (TransNeXt-T's training step at 512 x 512: 260 ms of the MLP in the torch
     path). It computes in float32 (float64 inputs in float64): 16-bit inputs, as autocast
-    makes them, are cast up and the table comes back in float32;
+    makes them, are cast up and the table is rounded back to their dtype, the dtype the
+    torch path returns (a bf16 table under autocast: half the bytes of the y-resized rows
+    that 'interpolate' builds at a new height);
   * the torch path (:func:`cpb_mlp_torch`): a few rows at a time so the activations stay in
     cache, recomputed in backward (checkpoint) rather than stored.
 """
@@ -49,5 +51,5 @@ def cpb_mlp(rows, cols, weight, bias):
         dtype = rows.dtype if rows.dtype in _KERNEL_DTYPES else torch.float32
         args = [t.to(dtype) for t in (rows, cols, weight, bias)]
         if _use_ext(args[0]):
-            return torch.ops.mmtransnext.cpb_mlp(*args)
+            return torch.ops.mmtransnext.cpb_mlp(*args).to(rows.dtype)
     return cpb_mlp_torch(rows, cols, weight, bias)

@@ -72,11 +72,12 @@ def test_dispatch_takes_the_op_and_the_torch_path_agrees(monkeypatch):
     torch.testing.assert_close(fused, torch_path, rtol=1e-12, atol=1e-12)
 
 
-def test_bf16_inputs_computed_in_float32():
+def test_bf16_inputs_computed_in_float32_returned_in_bf16():
     args = [t.detach().bfloat16() for t in _inputs(dtype=torch.float32)]
     out = cpb.cpb_mlp(*args)
-    assert out.dtype == torch.float32
-    torch.testing.assert_close(out, _plain(*[t.float() for t in args]), rtol=1e-5, atol=1e-5)
+    assert out.dtype == torch.bfloat16  # as the torch path returns under autocast
+    torch.testing.assert_close(out.float(), _plain(*[t.float() for t in args]), rtol=8e-3,
+                               atol=1e-5)
 
 
 BAD = [
