@@ -13,6 +13,7 @@
 #include "cpb_mlp.h"
 #include "cpu/partial_sums.h"
 #include "cpu/target_clones.h"
+#include "cpu/vec8.h"
 
 namespace mmtransnext {
 namespace {
@@ -76,19 +77,79 @@ inline __attribute__((always_inline)) void backward_row_impl(
   }
 }
 
+// float: k-outer over 8 lanes, the hidden vector recomputed per group of up to 4 heads whose
+// sums are independent accumulators (one accumulator per dot would wait on each add)
+template <int N>
+inline __attribute__((always_inline)) void head_group(const float* ru, const float* cv,
+                                                      const float* w, const float* b,
+                                                      int64_t K, float* out) {
+  cpu::f32x8 acc[N] = {};
+  const cpu::f32x8 zero = {};
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    cpu::f32x8 hv = cpu::load8(ru + k) + cpu::load8(cv + k);
+    hv = hv > zero ? hv : zero;
+    for (int j = 0; j < N; ++j) acc[j] += cpu::load8(w + j * K + k) * hv;
+  }
+  for (int j = 0; j < N; ++j) {
+    const cpu::f32x8 a = acc[j];
+    float s = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+    for (int64_t t = k; t < K; ++t) {
+      const float pre = ru[t] + cv[t];
+      s += w[j * K + t] * (pre > 0.f ? pre : 0.f);
+    }
+    out[j] = b[j] + s;
+  }
+}
+
 MMTN_CLONES void forward_row(const float* ru, const float* cols, const float* w,
-                             const float* b, float* out, float* h, int64_t V, int64_t K,
+                             const float* b, float* out, float*, int64_t V, int64_t K,
                              int64_t heads) {
-  forward_row_impl(ru, cols, w, b, out, h, V, K, heads);
+  for (int64_t v = 0; v < V; ++v) {
+    const float* cv = cols + v * K;
+    float* o = out + v * heads;
+    int64_t j = 0;
+    for (; j + 4 <= heads; j += 4) head_group<4>(ru, cv, w + j * K, b + j, K, o + j);
+    switch (heads - j) {
+      case 3: head_group<3>(ru, cv, w + j * K, b + j, K, o + j); break;
+      case 2: head_group<2>(ru, cv, w + j * K, b + j, K, o + j); break;
+      case 1: head_group<1>(ru, cv, w + j * K, b + j, K, o + j); break;
+      default: break;
+    }
+  }
 }
 void forward_row(const double* ru, const double* cols, const double* w, const double* b,
                  double* out, double* h, int64_t V, int64_t K, int64_t heads) {
   forward_row_impl(ru, cols, w, b, out, h, V, K, heads);
 }
+// float: k-outer over 8 lanes, the hidden vector and its gradient in registers
 MMTN_CLONES void backward_row(const float* g_row, const float* ru, const float* cols,
                               const float* w, float* grad_row, float* gc, float* gw, float* gb,
                               float* h, float* gh, int64_t V, int64_t K, int64_t heads) {
-  backward_row_impl(g_row, ru, cols, w, grad_row, gc, gw, gb, h, gh, V, K, heads);
+  if (K % 8) {
+    backward_row_impl(g_row, ru, cols, w, grad_row, gc, gw, gb, h, gh, V, K, heads);
+    return;
+  }
+  const cpu::f32x8 zero = {};
+  for (int64_t v = 0; v < V; ++v) {
+    const float* g = g_row + v * heads;
+    const float* cv = cols + v * K;
+    float* gcv = gc + v * K;
+    for (int64_t k = 0; k < K; k += 8) {
+      cpu::f32x8 hv = cpu::load8(ru + k) + cpu::load8(cv + k);
+      hv = hv > zero ? hv : zero;
+      cpu::f32x8 ghv = zero;
+      for (int64_t j = 0; j < heads; ++j) {
+        ghv += g[j] * cpu::load8(w + j * K + k);
+        float* gwj = gw + j * K + k;
+        cpu::store8(gwj, cpu::load8(gwj) + g[j] * hv);
+      }
+      const cpu::f32x8 d = hv > zero ? ghv : zero;  // ReLU' (pre > 0)
+      cpu::store8(grad_row + k, cpu::load8(grad_row + k) + d);
+      cpu::store8(gcv + k, cpu::load8(gcv + k) + d);
+    }
+    for (int64_t j = 0; j < heads; ++j) gb[j] += g[j];
+  }
 }
 void backward_row(const double* g_row, const double* ru, const double* cols, const double* w,
                   double* grad_row, double* gc, double* gw, double* gb, double* h, double* gh,
