@@ -18,7 +18,8 @@ _KERNEL_DTYPES = (torch.float32, torch.float64)
 
 def usable(gate) -> bool:
     """Whether :func:`conv_glu_gate` serves these tokens."""
-    return (gate.device.type == 'cpu' and gate.dtype in _KERNEL_DTYPES and not tracing()
+    # tracing first: a traced proxy's device or dtype cannot be compared
+    return (not tracing() and gate.device.type == 'cpu' and gate.dtype in _KERNEL_DTYPES
             and _use_ext(gate))
 
 

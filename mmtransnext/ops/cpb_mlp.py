@@ -47,7 +47,7 @@ def cpb_mlp_torch(rows, cols, weight, bias):
 
 def cpb_mlp(rows, cols, weight, bias):
     """[U, V, heads]: the fused CPU op where it serves, else :func:`cpb_mlp_torch`."""
-    if rows.device.type == 'cpu' and not tracing():
+    if not tracing() and rows.device.type == 'cpu':  # a traced proxy's device: no compare
         dtype = rows.dtype if rows.dtype in _KERNEL_DTYPES else torch.float32
         args = [t.to(dtype) for t in (rows, cols, weight, bias)]
         if _use_ext(args[0]):

@@ -69,3 +69,25 @@ def test_fused_gate_gives_the_torch_path_numbers(monkeypatch, band_tokens):
     torch.testing.assert_close(first[:2], second[:2], rtol=1e-12, atol=1e-12)
     for a, b in zip(first[2], second[2]):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('grad', [True, False])
+def test_fx_symbolic_trace_takes_torch_ops(grad):
+    """Under FX tracing the dispatch asks nothing of the traced proxies (their device or
+    dtype cannot be compared) and the traced graph is plain torch ops with the same numbers."""
+    torch.manual_seed(0)
+    module = ConvolutionalGLU(8, 16).eval()
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.glu = module
+
+        def forward(self, x):
+            return self.glu(x, 6, 7)
+
+    x = torch.randn(1, 42, 8)
+    with torch.set_grad_enabled(grad):
+        graph = torch.fx.symbolic_trace(Wrapped())
+        assert 'conv_glu_gate' not in graph.code
+        torch.testing.assert_close(graph(x), module(x, 6, 7), rtol=1e-5, atol=1e-5)

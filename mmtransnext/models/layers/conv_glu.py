@@ -81,8 +81,8 @@ class ConvolutionalGLU(nn.Module):
         weight = conv.weight if dw_weight is None else dw_weight
         bias = conv.bias if dw_bias is None else dw_bias
         first, end = rows or (0, height)
-        if (self.act.approximate == 'none' and value.dtype == gate.dtype
-                and conv_glu_gate.usable(gate)):
+        if (conv_glu_gate.usable(gate) and value.dtype == gate.dtype
+                and self.act.approximate == 'none'):
             return conv_glu_gate.conv_glu_gate(gate, value, weight, bias, height, width, first,
                                                end)
         hidden = self.act(self.dwconv(gate, height, width, weight, bias))
