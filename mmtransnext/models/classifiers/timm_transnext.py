@@ -7,7 +7,9 @@ No weights can be downloaded: ``pretrained=True`` loads the file named by
 one converted by tools/model_converters/transnext2mm.py); ``checkpoint_path=`` loads the same
 files. ``features_only=True`` gives the four stage maps (NCHW) through ``forward_intermediates``.
 
-torch.fx traces the model with both attentions as leaf modules (registered below).
+torch.fx traces the model with both attentions and the ConvGLU as leaf modules (registered
+below), so a traced model runs them as the eager one does (the fused CPU ops included) and
+gives the same numbers.
 TorchScript cannot compile the attentions (their position-bias grids and window geometry
 are cached in Python objects): the model is not scriptable.
 """
@@ -24,14 +26,15 @@ from mmtransnext.checkpoint.conversion import mmpretrain_to_imagenet
 from mmtransnext.checkpoint.state_dict import unwrap_state_dict
 from mmtransnext.compat import timm_register_notrace_module
 from mmtransnext.models.backbones.arch_settings import stage_stride
-from mmtransnext.models.layers import AggregatedAttention, CosineMHSA
+from mmtransnext.models.layers import AggregatedAttention, ConvolutionalGLU, CosineMHSA
 
 from .transnext_cls import TransNeXtClassifier
 
 __all__ = ['TimmTransNeXt']
 
-# the attentions branch on grid sizes in Python: fx keeps them as calls
-for _leaf in (AggregatedAttention, CosineMHSA):
+# the attentions branch on grid sizes in Python, the ConvGLU on the fused gate's dispatch:
+# fx keeps them as calls
+for _leaf in (AggregatedAttention, CosineMHSA, ConvolutionalGLU):
     timm_register_notrace_module()(_leaf)
 
 
