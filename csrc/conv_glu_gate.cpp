@@ -11,8 +11,7 @@ namespace {
 void check_conv_glu_gate(const char* op, const at::Tensor& gate, const at::Tensor& value,
                          const at::Tensor& weight, const at::Tensor& bias, int64_t height,
                          int64_t width, int64_t row_begin, int64_t row_end) {
-  TORCH_CHECK(gate.scalar_type() == at::kFloat || gate.scalar_type() == at::kDouble, op,
-              ": expected float32 or float64 tensors, got ", gate.scalar_type());
+  check_kernel_float(op, gate);
   check_like(op, "value", value, gate);
   check_like(op, "weight", weight, gate);
   check_like(op, "bias", bias, gate);

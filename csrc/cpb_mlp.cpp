@@ -10,8 +10,7 @@ namespace {
 
 void check_cpb_mlp(const char* op, const at::Tensor& rows, const at::Tensor& cols,
                    const at::Tensor& weight, const at::Tensor& bias) {
-  TORCH_CHECK(rows.scalar_type() == at::kFloat || rows.scalar_type() == at::kDouble, op,
-              ": expected float32 or float64 tensors, got ", rows.scalar_type());
+  check_kernel_float(op, rows);
   check_like(op, "cols", cols, rows);
   check_like(op, "weight", weight, rows);
   check_like(op, "bias", bias, rows);
@@ -31,7 +30,7 @@ at::Tensor cpb_mlp(const at::Tensor& rows, const at::Tensor& cols, const at::Ten
 }
 
 CpbMlpGrads cpb_mlp_backward(const at::Tensor& grad_out, const at::Tensor& rows,
-                                         const at::Tensor& cols, const at::Tensor& weight) {
+                             const at::Tensor& cols, const at::Tensor& weight) {
   const char* op = "cpb_mlp_backward";
   check_cpb_mlp(op, rows, cols, weight, weight.select(1, 0));
   check_grad(op, "grad_out", grad_out, {rows.size(0), cols.size(0), weight.size(0)}, rows);

@@ -17,6 +17,6 @@ at::Tensor cpb_mlp_cpu(const at::Tensor& rows, const at::Tensor& cols, const at:
 // (grad_rows, grad_cols, grad_weight, grad_bias)
 using CpbMlpGrads = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 CpbMlpGrads cpb_mlp_backward_cpu(const at::Tensor& grad_out, const at::Tensor& rows,
-                                             const at::Tensor& cols, const at::Tensor& weight);
+                                 const at::Tensor& cols, const at::Tensor& weight);
 
 }  // namespace mmtransnext

@@ -25,6 +25,12 @@ inline void check_like(const char* op, const char* name, const at::Tensor& t,
               t.device(), ", inputs on ", like.device(), "); move them to one device");
 }
 
+// the dtypes of the ops that compute in their inputs' dtype (cpb_mlp, conv_glu_gate)
+inline void check_kernel_float(const char* op, const at::Tensor& t) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op,
+              ": expected float32 or float64 tensors, got ", t.scalar_type());
+}
+
 inline void check_shape(const char* op, const char* name, const at::Tensor& t,
                         at::IntArrayRef shape) {
   TORCH_CHECK(t.sizes() == shape, op, ": ", name, " must have shape ", shape, ", got ",

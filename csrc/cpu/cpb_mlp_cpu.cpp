@@ -178,7 +178,7 @@ at::Tensor cpb_mlp_cpu(const at::Tensor& rows, const at::Tensor& cols, const at:
 }
 
 CpbMlpGrads cpb_mlp_backward_cpu(const at::Tensor& grad_out, const at::Tensor& rows,
-                                             const at::Tensor& cols, const at::Tensor& weight) {
+                                 const at::Tensor& cols, const at::Tensor& weight) {
   const int64_t U = rows.size(0), V = cols.size(0), K = rows.size(1), heads = weight.size(0);
   const int64_t per_chunk = (U + kChunks - 1) / kChunks;
   const int64_t chunks = (U + per_chunk - 1) / per_chunk;

@@ -166,11 +166,19 @@ def check_pos_rows_values(op, rows, n_rows):
                            f'{lo}, max {hi}): they index the rows of pos_table')
 
 
+# dtypes of the compiled ops that compute in their inputs' dtype (cpb_mlp, conv_glu_gate)
+KERNEL_FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
+def check_kernel_float(op, t):
+    if t.dtype not in KERNEL_FLOAT_DTYPES:
+        raise TypeError(f'{op}: expected float32 or float64 tensors, got {t.dtype}')
+
+
 def check_cpb_mlp(op, rows, cols, weight, bias):
     """The fused log-CPB MLP's inputs: rows [U, K], cols [V, K], weight [heads, K],
     bias [heads], one float32 / float64 dtype and device."""
-    if rows.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f'{op}: expected float32 or float64 tensors, got {rows.dtype}')
+    check_kernel_float(op, rows)
     for name, t in (('cols', cols), ('weight', weight), ('bias', bias)):
         check_like(op, name, t, rows)
     _require(rows.dim() == 2 and cols.dim() == 2 and rows.shape[1] == cols.shape[1],
@@ -185,8 +193,7 @@ def check_cpb_mlp(op, rows, cols, weight, bias):
 def check_conv_glu_gate(op, gate, value, weight, bias, height, width, row_begin, row_end):
     """ConvGLU's fused gate: gate [B, height * width, C] channels last, value [B, (row_end -
     row_begin) * width, C], weight [C, 1, 3, 3], bias [C], one float32 / float64 dtype."""
-    if gate.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f'{op}: expected float32 or float64 tensors, got {gate.dtype}')
+    check_kernel_float(op, gate)
     for name, t in (('value', value), ('weight', weight), ('bias', bias)):
         check_like(op, name, t, gate)
     _require(height >= 1 and width >= 1,

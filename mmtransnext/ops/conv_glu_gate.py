@@ -10,16 +10,15 @@ autocast, CUDA, tracing, no extension) ConvGLU runs the same math as torch ops.
 """
 import torch
 
+from .checks import KERNEL_FLOAT_DTYPES
 from .export_guard import tracing
 from .sliding_window import _use_ext
-
-_KERNEL_DTYPES = (torch.float32, torch.float64)
 
 
 def usable(gate) -> bool:
     """Whether :func:`conv_glu_gate` serves these tokens."""
     # tracing first: a traced proxy's device or dtype cannot be compared
-    return (not tracing() and gate.device.type == 'cpu' and gate.dtype in _KERNEL_DTYPES
+    return (not tracing() and gate.device.type == 'cpu' and gate.dtype in KERNEL_FLOAT_DTYPES
             and _use_ext(gate))
 
 

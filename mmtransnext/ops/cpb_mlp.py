@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from .checks import KERNEL_FLOAT_DTYPES
 from .export_guard import tracing
 from .sliding_window import _use_ext
 
 # elements of the hidden activation per chunk of the torch path (8 MiB in fp32)
 MLP_CHUNK_ELEMENTS = 1 << 21
-_KERNEL_DTYPES = (torch.float32, torch.float64)
 
 
 def _pairs(rows, cols, weight, bias):
@@ -48,7 +48,7 @@ def cpb_mlp_torch(rows, cols, weight, bias):
 def cpb_mlp(rows, cols, weight, bias):
     """[U, V, heads]: the fused CPU op where it serves, else :func:`cpb_mlp_torch`."""
     if not tracing() and rows.device.type == 'cpu':  # a traced proxy's device: no compare
-        dtype = rows.dtype if rows.dtype in _KERNEL_DTYPES else torch.float32
+        dtype = rows.dtype if rows.dtype in KERNEL_FLOAT_DTYPES else torch.float32
         args = [t.to(dtype) for t in (rows, cols, weight, bias)]
         if _use_ext(args[0]):
             return torch.ops.mmtransnext.cpb_mlp(*args).to(rows.dtype)

@@ -22,7 +22,8 @@ import torch
 from mmtransnext import _ext  # noqa: F401  (defines the torch.ops.mmtransnext schemas)
 
 from .checks import (AGGREGATED_INPUTS, N_FLOAT_INPUTS, acc_dtype, check_aggregated_attention,
-                     check_av, check_conv_glu_gate, check_cpb_mlp, check_grad, check_qk, check_rpb, check_shape)
+                     check_av, check_conv_glu_gate, check_cpb_mlp, check_grad, check_qk,
+                     check_rpb, check_shape)
 from .op_registration import register_autograd, register_fake
 
 

@@ -61,20 +61,12 @@ class _ScaledQuery(torch.autograd.Function):
         if need_q:
             grad_q = grad_shifted
         if need_embedding:
-            grad_embedding = _sum_to(grad_shifted, embedding.shape)
+            grad_embedding = grad_shifted.sum_to_size(embedding.shape)
         if need_scale:
-            grad_scale = _sum_to((grad * length_scale * (q + embedding)), scale.shape)
+            grad_scale = (grad * length_scale * (q + embedding)).sum_to_size(scale.shape)
         if need_length:
             raise RuntimeError('scaled_query: the length scale is a constant of the grid')
         return grad_q, grad_embedding, grad_scale, None
-
-
-def _sum_to(x, shape):
-    """x summed over the dims that broadcasting expanded to reach x's shape."""
-    lead = x.dim() - len(shape)
-    dims = list(range(lead)) + [lead + i for i, n in enumerate(shape) if n == 1
-                                and x.shape[lead + i] != 1]
-    return x.sum(dims, keepdim=True).view(shape) if dims else x
 
 
 def l2_normalize(x):
