@@ -125,6 +125,18 @@ HOST_DEVICE_INLINE void pooled_bias_row(const scalar_t* table, const int64_t* ro
   }
 }
 
+// s[ky * Wk + kx] += the same bias entries, read in place.
+template <typename acc_t, typename scalar_t>
+HOST_DEVICE_INLINE void add_pooled_bias(acc_t* s, const scalar_t* table, const int64_t* rows,
+                                        int64_t y, int64_t x, int64_t Hk, int64_t Wk,
+                                        int64_t row_len) {
+  for (int64_t ky = 0; ky < Hk; ++ky) {
+    const scalar_t* __restrict__ src = table + rows[y * Hk + ky] * row_len + x * Wk;
+    acc_t* __restrict__ dst = s + ky * Wk;
+    for (int64_t kx = 0; kx < Wk; ++kx) dst[kx] += acc_t(src[kx]);
+  }
+}
+
 // Its adjoint: grad_table[rows[y * Hk + ky] * row_len + x * Wk + kx] += grad[ky * Wk + kx].
 template <typename acc_t>
 HOST_DEVICE_INLINE void pooled_bias_row_grad(const acc_t* grad, const int64_t* rows, int64_t y,

@@ -115,14 +115,11 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
                                                 const Sizes& s) {
   using acc_t = at::opmath_type<scalar_t>;
   const at::TensorOptions acc_opts = in.q.options().dtype(c10::CppTypeToScalarType<acc_t>::value);
-  const Geometry& g = s.g;
-  const int64_t d = s.d, P = s.P, nk = g.nk;
+  const int64_t d = s.d, P = s.P, nk = s.g.nk, win = cpu::window_slots(nk), L = win + P;
   at::Tensor out = at::empty_like(in.q);
   at::Tensor lse = at::empty({s.B, s.heads, s.N}, acc_opts);
   const Operands<scalar_t> x(in);
-  const scalar_t *q = x.q, *qs = x.qs, *kn = x.kn, *v = x.v, *rpb = x.rpb, *pt = x.pt;
-  const int64_t* rows = x.rows;
-  const at::Tensor &kp = x.kp, &vp = x.vp, &lt_t = x.lt_t, &lb = x.lb;
+  const at::Tensor &kp = x.kp, &vp = x.vp;
   scalar_t* out_p = mutable_ptr<scalar_t>(out);
   acc_t* lse_p = mutable_ptr<acc_t>(lse);
 
@@ -132,40 +129,36 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
     const PlainDispatch plain;
     at::Tensor q_buf = at::empty({kBlock, d}, acc_opts);
     at::Tensor o_buf = at::empty({kBlock, d}, acc_opts);
-    at::Tensor s_buf = at::empty({kBlock, P}, acc_opts);
-    std::vector<acc_t> a(nk), w(nk), pb_buf(P);
+    at::Tensor pv_buf = at::empty({kBlock, d}, acc_opts);
+    at::Tensor s_buf = at::empty({kBlock, L}, acc_opts);  // logit rows: window, then pooled
+    std::vector<acc_t> w(nk), inv(kBlock);
     for (int64_t t = begin; t < end; ++t) {
-      const int64_t bh = t / s.nblocks, h = bh % s.heads;
+      const int64_t bh = t / s.nblocks, b = bh / s.heads, h = bh % s.heads;
       const int64_t n0 = (t % s.nblocks) * kBlock, nb = std::min(kBlock, s.N - n0);
       const int64_t base = bh * s.N;
-      at::Tensor sb = s_buf.narrow(0, 0, nb), ob = o_buf.narrow(0, 0, nb);
-      at::mm_out(sb, load_block<scalar_t, acc_t>(qs + base * d, n0, nb, d, q_buf),
-                 kp[bh / s.heads][h].t());
+      const cpu::AttentionRowInputs<scalar_t> r{
+          s.g,          d,          P,          win,
+          x.qs + base * d, x.q + base * d, x.kn + base * d, x.v + base * d,
+          x.rpb + h * nk, x.pt + h * s.R * s.row_len, x.rows, s.Hk, s.Wk, s.row_len,
+          const_ptr<acc_t>(x.lt_t) + h * nk * d, const_ptr<acc_t>(x.lb) + h * nk};
+      at::Tensor pooled = s_buf.narrow(0, 0, nb).narrow(1, win, P);
+      at::mm_out(pooled, load_block<scalar_t, acc_t>(r.qs, n0, nb, d, q_buf), kp[b][h].t());
       acc_t* S = mutable_ptr<acc_t>(s_buf);
       acc_t* O = mutable_ptr<acc_t>(o_buf);
-      const acc_t* lt_h = const_ptr<acc_t>(lt_t) + h * nk * d;
-      const acc_t* lb_h = const_ptr<acc_t>(lb) + h * nk;
       for (int64_t i = 0; i < nb; ++i) {
-        const int64_t n = n0 + i, y = n / g.W, x = n % g.W;
-        acc_t* srow = S + i * P;
-        pooled_bias_row(pt + h * s.R * s.row_len, rows, y, x, s.Hk, s.Wk, s.row_len,
-                        pb_buf.data());
-        acc_t m = window_logits<acc_t>(g, y, x, qs + (base + n) * d, kn + base * d,
-                                       rpb + h * nk, d, a.data());
-        m = cpu::add_max(srow, pb_buf.data(), P, m);
-        const acc_t sum = exp_shift(a.data(), nk, m) + cpu::exp_sum(srow, P, m);
-        const acc_t inv = acc_t(1) / sum;
-        for (int64_t j = 0; j < nk; ++j) a[j] *= inv;
-        cpu::scale(srow, P, inv);
-        lse_p[base + n] = m + std::log(sum);
-        acc_t* orow = O + i * d;
-        std::fill(orow, orow + d, acc_t(0));
-        window_output(g, y, x, a.data(), q + (base + n) * d, lt_h, lb_h, v + base * d, d,
-                      w.data(), orow);
+        lse_p[base + n0 + i] =
+            cpu::forward_row(r, n0 + i, S + i * L, O + i * d, inv.data() + i, w.data());
       }
-      ob.addmm_(sb, vp[bh / s.heads][h]);
+      // the pooled part: the unnormalised rows @ pooled values, scaled per row
+      at::Tensor pv = pv_buf.narrow(0, 0, nb);
+      at::mm_out(pv, pooled, vp[b][h]);
+      const acc_t* PV = mutable_ptr<acc_t>(pv_buf);
       scalar_t* dst = out_p + (base + n0) * d;
-      for (int64_t i = 0; i < nb * d; ++i) dst[i] = scalar_t(O[i]);
+      for (int64_t i = 0; i < nb; ++i) {
+        for (int64_t c = 0; c < d; ++c) {
+          dst[i * d + c] = scalar_t(O[i * d + c] + inv[i] * PV[i * d + c]);
+        }
+      }
     }
   });
   return {out, lse};

@@ -4,6 +4,7 @@
 
 #include "cpu/row_kernels_cpu.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "cpu/target_clones.h"
@@ -21,12 +22,7 @@ MMTN_CLONES float add_max(float* s, const float* bias, int64_t n, float m) {
   return m;
 }
 
-MMTN_CLONES float exp_sum(float* v, int64_t n, float shift) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) store8(v + i, exp_nonpositive8(load8(v + i) - shift));
-  for (; i < n; ++i) v[i] = exp_nonpositive(v[i] - shift);
-  return sum(v, n);
-}
+MMTN_CLONES float exp_sum(float* v, int64_t n, float shift) { return exp_sum16(v, n, shift); }
 
 MMTN_CLONES void scale(float* v, int64_t n, float c) {
 #pragma omp simd
@@ -48,6 +44,61 @@ MMTN_CLONES void softmax_grad(const float* a, float* da, int64_t n, float D) {
 MMTN_CLONES void add(float* dst, const float* src, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+namespace {
+
+inline __attribute__((always_inline)) float row_exp_sum(float* v, int64_t n, float shift) {
+  return exp_sum16(v, n, shift);
+}
+inline double row_exp_sum(double* v, int64_t n, double shift) { return exp_shift(v, n, shift); }
+inline __attribute__((always_inline)) float row_max(const float* v, int64_t n) {
+  return max16(v, n);
+}
+inline double row_max(const double* v, int64_t n) {
+  double m = neg_inf<double>();
+  for (int64_t i = 0; i < n; ++i) m = v[i] > m ? v[i] : m;
+  return m;
+}
+
+template <typename scalar_t, typename acc_t>
+inline __attribute__((always_inline)) acc_t forward_row_impl(
+    const AttentionRowInputs<scalar_t>& r, int64_t n, acc_t* logits, acc_t* out, acc_t* inv,
+    acc_t* w) {
+  const Geometry& g = r.g;
+  const int64_t y = n / g.W, x = n % g.W, d = r.d;
+  window_logits<acc_t>(g, y, x, r.qs + n * d, r.kn, r.rpb, d, logits);
+  for (int64_t j = g.nk; j < r.win; ++j) logits[j] = neg_inf<acc_t>();
+  add_pooled_bias(logits + r.win, r.table, r.rows, y, x, r.Hk, r.Wk, r.row_len);
+  const acc_t m = row_max(logits, r.win + r.P);
+  const acc_t sum = row_exp_sum(logits, r.win + r.P, m);
+  *inv = acc_t(1) / sum;
+  for (int64_t j = 0; j < g.nk; ++j) logits[j] *= *inv;
+  for (int64_t c = 0; c < d; ++c) out[c] = acc_t(0);
+  window_output(g, y, x, logits, r.q + n * d, r.lt_t, r.lb, r.v, d, w, out);
+  return m + std::log(sum);
+}
+
+}  // namespace
+
+MMTN_CLONES float forward_row(const AttentionRowInputs<float>& r, int64_t n, float* logits,
+                              float* out, float* inv, float* w) {
+  return forward_row_impl(r, n, logits, out, inv, w);
+}
+
+MMTN_CLONES float forward_row(const AttentionRowInputs<c10::BFloat16>& r, int64_t n,
+                              float* logits, float* out, float* inv, float* w) {
+  return forward_row_impl(r, n, logits, out, inv, w);
+}
+
+float forward_row(const AttentionRowInputs<c10::Half>& r, int64_t n, float* logits,
+                  float* out, float* inv, float* w) {
+  return forward_row_impl(r, n, logits, out, inv, w);
+}
+
+double forward_row(const AttentionRowInputs<double>& r, int64_t n, double* logits,
+                   double* out, double* inv, double* w) {
+  return forward_row_impl(r, n, logits, out, inv, w);
 }
 
 }  // namespace cpu

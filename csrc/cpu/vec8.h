@@ -1,5 +1,5 @@
-// 8 floats at once in GCC's generic vector types (lowered to AVX2 in the x86-64-v3 clones of
-// target_clones.h, to SSE pairs in the default ones), and the element math on them that
+// 8 (and 16) floats at once in GCC's generic vector types (lowered to AVX-512 / AVX2 in the
+// clones of target_clones.h, to SSE in the default ones), and the element math on them that
 // GCC does not auto-vectorise from the scalar loops (it turns selects into branches).
 #pragma once
 #pragma GCC diagnostic ignored "-Wpsabi"  // always inlined: no 32-byte vector crosses a call
@@ -14,6 +14,8 @@ namespace cpu {
 
 typedef float f32x8 __attribute__((vector_size(32)));
 typedef int32_t i32x8 __attribute__((vector_size(32)));
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
 
 inline __attribute__((always_inline)) f32x8 load8(const float* p) {
   f32x8 v;
@@ -25,14 +27,49 @@ inline __attribute__((always_inline)) void store8(float* p, f32x8 v) {
   std::memcpy(p, &v, sizeof(v));
 }
 
-// exp_nonpositive (../common/aggregated_attention_math.h) on 8 floats: the same exp_reduced.
-inline __attribute__((always_inline)) f32x8 exp_nonpositive8(f32x8 x) {
-  const f32x8 zero = {}, one = zero + 1.0f, k_min = zero + kExpMin;
-  const i32x8 under = x < k_min;  // false for NaN: it reaches p and the product
-  f32x8 n;
-  const f32x8 p = exp_reduced(under ? k_min : x, &n);
-  const f32x8 scale = (f32x8)((__builtin_convertvector(n, i32x8) + 127) << 23);
+// exp_nonpositive (../common/aggregated_attention_math.h) on a vector F of floats (I: the
+// matching int32 vector): the same exp_reduced.
+template <typename F, typename I>
+inline __attribute__((always_inline)) F exp_nonpositive_vec(F x) {
+  const F zero = {}, one = zero + 1.0f, k_min = zero + kExpMin;
+  const I under = x < k_min;  // false for NaN: it reaches p and the product
+  F n;
+  const F p = exp_reduced(under ? k_min : x, &n);
+  const F scale = (F)((__builtin_convertvector(n, I) + 127) << 23);
   return p * scale * (under ? zero : one);
+}
+
+inline __attribute__((always_inline)) f32x8 exp_nonpositive8(f32x8 x) {
+  return exp_nonpositive_vec<f32x8, i32x8>(x);
+}
+
+// max of v[0, n), 16 floats at a time (one horizontal reduction at the end); -inf for n = 0.
+inline __attribute__((always_inline)) float max16(const float* v, int64_t n) {
+  f32x16 m = f32x16{} + neg_inf<float>();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    f32x16 x;
+    std::memcpy(&x, v + i, sizeof(x));
+    m = x > m ? x : m;
+  }
+  float r = neg_inf<float>();
+  for (int l = 0; l < 16; ++l) r = m[l] > r ? m[l] : r;
+  for (; i < n; ++i) r = v[i] > r ? v[i] : r;
+  return r;
+}
+
+// v[i] <- exp(v[i] - shift), 16 floats at a time; returns the sum (the fixed order of sum()).
+inline __attribute__((always_inline)) float exp_sum16(float* v, int64_t n, float shift) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    f32x16 x;
+    std::memcpy(&x, v + i, sizeof(x));
+    x = exp_nonpositive_vec<f32x16, i32x16>(x - shift);
+    std::memcpy(v + i, &x, sizeof(x));
+  }
+  for (; i + 8 <= n; i += 8) store8(v + i, exp_nonpositive8(load8(v + i) - shift));
+  for (; i < n; ++i) v[i] = exp_nonpositive(v[i] - shift);
+  return sum(v, n);
 }
 
 }  // namespace cpu
