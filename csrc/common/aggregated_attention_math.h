@@ -155,20 +155,33 @@ HOST_DEVICE_INLINE acc_t learnable_weight(const scalar_t* q, const acc_t* lt_t,
   return dot<acc_t>(q, lt_t + j * d, d) + lb[j];
 }
 
-// acc += sum_j (a[j] + learnable_j) v[p + o_j] over inside j; w[j] gets the total weight
-// (0 outside, where v is zero).
+// All learnable window weights of a query at once: out[j] = q . lt[:, j] + lb[j] for
+// j < stride, from the tokens in their [d, k*k] layout zero-padded to rows of `stride`
+// (and lb to `stride`), so that the loop runs over whole vectors of j.
+template <typename acc_t, typename scalar_t>
+HOST_DEVICE_INLINE void learnable_weights(const scalar_t* q, const acc_t* lt, const acc_t* lb,
+                                          int64_t stride, int64_t d, acc_t* __restrict__ out) {
+  for (int64_t j = 0; j < stride; ++j) out[j] = lb[j];
+  for (int64_t c = 0; c < d; ++c) {
+    const acc_t qc = acc_t(q[c]);
+    const acc_t* __restrict__ row = lt + c * stride;
+    for (int64_t j = 0; j < stride; ++j) out[j] += qc * row[j];
+  }
+}
+
+// acc += sum_j (a[j] + lw[j]) v[p + o_j] over inside j (lw: the learnable weights); w[j]
+// gets the total weight (0 outside, where v is zero).
 template <typename acc_t, typename scalar_t>
 HOST_DEVICE_INLINE void window_output(const Geometry& g, int64_t y, int64_t x,
-                                      const acc_t* a, const scalar_t* q, const acc_t* lt_t,
-                                      const acc_t* lb, const scalar_t* v, int64_t d, acc_t* w,
-                                      acc_t* acc) {
+                                      const acc_t* a, const acc_t* lw, const scalar_t* v,
+                                      int64_t d, acc_t* w, acc_t* acc) {
   for (int64_t j = 0; j < g.nk; ++j) {
     int64_t n;
     if (!window_neighbour(g, y, x, j, &n)) {
       w[j] = 0;
       continue;
     }
-    w[j] = a[j] + learnable_weight<acc_t>(q, lt_t, lb, j, d);
+    w[j] = a[j] + lw[j];
     axpy(w[j], v + n * d, acc, d);
   }
 }

@@ -90,13 +90,14 @@ at::Tensor sum_chunks(const at::Tensor& part, at::ScalarType out_dtype) {
 }
 
 // Raw pointers of the inputs, and the small tensors (pooled keys / values [B, heads, P, d],
-// transposed learnable tokens [heads, k*k, d], learnable bias) in the accumulation type.
+// transposed learnable tokens [heads, k*k, d], learnable bias; and both zero-padded to
+// window_slots(k*k): tokens [heads, d, win], bias [heads, win]) in the accumulation type.
 template <typename scalar_t>
 struct Operands {
   using acc_t = at::opmath_type<scalar_t>;
   const scalar_t *q, *qs, *kn, *v, *rpb, *pt;
   const int64_t* rows;
-  at::Tensor kp, vp, lt_t, lb;
+  at::Tensor kp, vp, lt_t, lb, lt_pad, lb_pad;
   explicit Operands(const AggregatedAttentionInputs& in)
       : q(const_ptr<scalar_t>(in.q)), qs(const_ptr<scalar_t>(in.q_scaled)),
         kn(const_ptr<scalar_t>(in.key)), v(const_ptr<scalar_t>(in.value)),
@@ -107,6 +108,9 @@ struct Operands {
     vp = in.value_pool.to(acc);
     lt_t = in.learnable_tokens.transpose(1, 2).to(acc).contiguous();
     lb = in.learnable_bias.to(acc).contiguous();
+    const int64_t nk = lb.size(1), pad = cpu::window_slots(nk) - nk;
+    lt_pad = at::constant_pad_nd(in.learnable_tokens.to(acc), {0, pad}).contiguous();
+    lb_pad = at::constant_pad_nd(lb, {0, pad}).contiguous();
   }
 };
 
@@ -131,7 +135,7 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
     at::Tensor o_buf = at::empty({kBlock, d}, acc_opts);
     at::Tensor pv_buf = at::empty({kBlock, d}, acc_opts);
     at::Tensor s_buf = at::empty({kBlock, L}, acc_opts);  // logit rows: window, then pooled
-    std::vector<acc_t> w(nk), inv(kBlock);
+    std::vector<acc_t> w(2 * win), inv(kBlock);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t bh = t / s.nblocks, b = bh / s.heads, h = bh % s.heads;
       const int64_t n0 = (t % s.nblocks) * kBlock, nb = std::min(kBlock, s.N - n0);
@@ -140,7 +144,7 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
           s.g,          d,          P,          win,
           x.qs + base * d, x.q + base * d, x.kn + base * d, x.v + base * d,
           x.rpb + h * nk, x.pt + h * s.R * s.row_len, x.rows, s.Hk, s.Wk, s.row_len,
-          const_ptr<acc_t>(x.lt_t) + h * nk * d, const_ptr<acc_t>(x.lb) + h * nk};
+          const_ptr<acc_t>(x.lt_pad) + h * d * win, const_ptr<acc_t>(x.lb_pad) + h * win};
       at::Tensor pooled = s_buf.narrow(0, 0, nb).narrow(1, win, P);
       at::mm_out(pooled, load_block<scalar_t, acc_t>(r.qs, n0, nb, d, q_buf), kp[b][h].t());
       acc_t* S = mutable_ptr<acc_t>(s_buf);

@@ -75,7 +75,9 @@ inline __attribute__((always_inline)) acc_t forward_row_impl(
   *inv = acc_t(1) / sum;
   for (int64_t j = 0; j < g.nk; ++j) logits[j] *= *inv;
   for (int64_t c = 0; c < d; ++c) out[c] = acc_t(0);
-  window_output(g, y, x, logits, r.q + n * d, r.lt_t, r.lb, r.v, d, w, out);
+  acc_t* lw = w + r.win;
+  learnable_weights(r.q + n * d, r.lt, r.lb, r.win, d, lw);
+  window_output(g, y, x, logits, lw, r.v, d, w, out);
   return m + std::log(sum);
 }
 

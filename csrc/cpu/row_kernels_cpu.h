@@ -54,7 +54,7 @@ struct AttentionRowInputs {
   const scalar_t* table;            // this head's bias rows [R, row_len] (pooled_bias_row)
   const int64_t* rows;
   int64_t Hk, Wk, row_len;
-  const acc_t *lt_t, *lb;           // [k*k, d] and [k*k]
+  const acc_t *lt, *lb;             // [d, win] and [win]: learnable tokens and bias, 0-padded
 };
 
 // Window slots at the front of a logit row: k*k rounded up to whole 16-float vectors.
@@ -64,7 +64,7 @@ inline int64_t window_slots(int64_t nk) { return (nk + 15) / 16 * 16; }
 // [win, win + P) on entry; the row is completed (window logits at [0, k*k), -inf up to win,
 // pooled bias added), exponentiated in one pass and left unnormalised; out [d] gets the
 // window's part of the output. Returns the log-sum-exp; *inv = 1 / sum, the factor of the
-// pooled part (unnormalised row @ pooled values) the caller adds. w: k*k scratch.
+// pooled part (unnormalised row @ pooled values) the caller adds. w: 2 * win scratch.
 float forward_row(const AttentionRowInputs<float>& r, int64_t n, float* logits, float* out,
                   float* inv, float* w);
 float forward_row(const AttentionRowInputs<c10::BFloat16>& r, int64_t n, float* logits,
