@@ -156,16 +156,21 @@ HOST_DEVICE_INLINE acc_t learnable_weight(const scalar_t* q, const acc_t* lt_t,
 }
 
 // All learnable window weights of a query at once: out[j] = q . lt[:, j] + lb[j] for
-// j < stride, from the tokens in their [d, k*k] layout zero-padded to rows of `stride`
-// (and lb to `stride`), so that the loop runs over whole vectors of j.
+// j < stride, from the tokens in their [d, k*k] layout zero-padded to rows of `stride` (a
+// multiple of 16; lb padded alike), so that the loop runs over whole vectors of j.
 template <typename acc_t, typename scalar_t>
 HOST_DEVICE_INLINE void learnable_weights(const scalar_t* q, const acc_t* lt, const acc_t* lb,
                                           int64_t stride, int64_t d, acc_t* __restrict__ out) {
-  for (int64_t j = 0; j < stride; ++j) out[j] = lb[j];
-  for (int64_t c = 0; c < d; ++c) {
-    const acc_t qc = acc_t(q[c]);
-    const acc_t* __restrict__ row = lt + c * stride;
-    for (int64_t j = 0; j < stride; ++j) out[j] += qc * row[j];
+  constexpr int64_t kStep = 16;  // stride is a multiple of 16 on the CPU
+  for (int64_t j0 = 0; j0 < stride; j0 += kStep) {
+    acc_t o[kStep];
+    for (int64_t j = 0; j < kStep; ++j) o[j] = lb[j0 + j];
+    for (int64_t c = 0; c < d; ++c) {
+      const acc_t qc = acc_t(q[c]);
+      const acc_t* __restrict__ row = lt + c * stride + j0;
+      for (int64_t j = 0; j < kStep; ++j) o[j] += qc * row[j];
+    }
+    for (int64_t j = 0; j < kStep; ++j) out[j0 + j] = o[j];
   }
 }
 

@@ -123,7 +123,12 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
   at::Tensor out = at::empty_like(in.q);
   at::Tensor lse = at::empty({s.B, s.heads, s.N}, acc_opts);
   const Operands<scalar_t> x(in);
-  const at::Tensor &kp = x.kp, &vp = x.vp;
+  // the matmuls' operands of every (batch, head), as views made once
+  std::vector<at::Tensor> kp_t, vp_bh;
+  for (int64_t bh = 0; bh < s.B * s.heads; ++bh) {
+    kp_t.push_back(x.kp[bh / s.heads][bh % s.heads].t());
+    vp_bh.push_back(x.vp[bh / s.heads][bh % s.heads]);
+  }
   scalar_t* out_p = mutable_ptr<scalar_t>(out);
   acc_t* lse_p = mutable_ptr<acc_t>(lse);
 
@@ -135,9 +140,10 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
     at::Tensor o_buf = at::empty({kBlock, d}, acc_opts);
     at::Tensor pv_buf = at::empty({kBlock, d}, acc_opts);
     at::Tensor s_buf = at::empty({kBlock, L}, acc_opts);  // logit rows: window, then pooled
+    const at::Tensor pooled_full = s_buf.narrow(1, win, P);
     std::vector<acc_t> w(2 * win), inv(kBlock);
     for (int64_t t = begin; t < end; ++t) {
-      const int64_t bh = t / s.nblocks, b = bh / s.heads, h = bh % s.heads;
+      const int64_t bh = t / s.nblocks, h = bh % s.heads;
       const int64_t n0 = (t % s.nblocks) * kBlock, nb = std::min(kBlock, s.N - n0);
       const int64_t base = bh * s.N;
       const cpu::AttentionRowInputs<scalar_t> r{
@@ -145,8 +151,9 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
           x.qs + base * d, x.q + base * d, x.kn + base * d, x.v + base * d,
           x.rpb + h * nk, x.pt + h * s.R * s.row_len, x.rows, s.Hk, s.Wk, s.row_len,
           const_ptr<acc_t>(x.lt_pad) + h * d * win, const_ptr<acc_t>(x.lb_pad) + h * win};
-      at::Tensor pooled = s_buf.narrow(0, 0, nb).narrow(1, win, P);
-      at::mm_out(pooled, load_block<scalar_t, acc_t>(r.qs, n0, nb, d, q_buf), kp[b][h].t());
+      const bool full = nb == kBlock;
+      at::Tensor pooled = full ? pooled_full : pooled_full.narrow(0, 0, nb);
+      at::mm_out(pooled, load_block<scalar_t, acc_t>(r.qs, n0, nb, d, q_buf), kp_t[bh]);
       acc_t* S = mutable_ptr<acc_t>(s_buf);
       acc_t* O = mutable_ptr<acc_t>(o_buf);
       for (int64_t i = 0; i < nb; ++i) {
@@ -154,8 +161,8 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const AggregatedAttentionInputs&
             cpu::forward_row(r, n0 + i, S + i * L, O + i * d, inv.data() + i, w.data());
       }
       // the pooled part: the unnormalised rows @ pooled values, scaled per row
-      at::Tensor pv = pv_buf.narrow(0, 0, nb);
-      at::mm_out(pv, pooled, vp[b][h]);
+      at::Tensor pv = full ? pv_buf : pv_buf.narrow(0, 0, nb);
+      at::mm_out(pv, pooled, vp_bh[bh]);
       const acc_t* PV = mutable_ptr<acc_t>(pv_buf);
       scalar_t* dst = out_p + (base + n0) * d;
       for (int64_t i = 0; i < nb; ++i) {

@@ -58,18 +58,25 @@ inline __attribute__((always_inline)) float max16(const float* v, int64_t n) {
   return r;
 }
 
-// v[i] <- exp(v[i] - shift), 16 floats at a time; returns the sum (the fixed order of sum()).
+// v[i] <- exp(v[i] - shift), 16 floats at a time; returns the sum (16 lane sums added in
+// lane order, then the tail: a fixed order).
 inline __attribute__((always_inline)) float exp_sum16(float* v, int64_t n, float shift) {
+  f32x16 acc = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     f32x16 x;
     std::memcpy(&x, v + i, sizeof(x));
     x = exp_nonpositive_vec<f32x16, i32x16>(x - shift);
+    acc += x;
     std::memcpy(v + i, &x, sizeof(x));
   }
-  for (; i + 8 <= n; i += 8) store8(v + i, exp_nonpositive8(load8(v + i) - shift));
-  for (; i < n; ++i) v[i] = exp_nonpositive(v[i] - shift);
-  return sum(v, n);
+  float total = 0.f;
+  for (int l = 0; l < 16; ++l) total += acc[l];
+  for (; i < n; ++i) {
+    v[i] = exp_nonpositive(v[i] - shift);
+    total += v[i];
+  }
+  return total;
 }
 
 }  // namespace cpu
