@@ -148,10 +148,33 @@ inline __attribute__((always_inline)) void backward_row_impl(
   }
 }
 
+// The float row: per token, the in-map taps once; then per 16 channels the conv sums in
+// registers (bias, then the taps in order, as conv_at), GELU and the product; no pre buffer.
 MMTN_CLONES void forward_row(const float* gate, const float* value, const float* wt,
                              const float* bias, const Map& m, int64_t y, float* out,
                              float* pre) {
-  forward_row_impl(gate, value, wt, bias, m, y, out, pre);
+  const int64_t C = m.C;
+  if (C % 16 != 0) return forward_row_impl(gate, value, wt, bias, m, y, out, pre);
+  for (int64_t x = 0; x < m.W; ++x) {
+    const float* src[kTaps];
+    const float* w[kTaps];
+    int taps = 0;
+    for_each_tap<1>(m, y, x, [&](int64_t tap, int64_t token) __attribute__((always_inline)) {
+      src[taps] = gate + token * C;
+      w[taps++] = wt + tap * C;
+    });
+    const float* v = value + x * C;
+    float* o = out + x * C;
+    for (int64_t c = 0; c < C; c += 16) {
+      cpu::f32x16 pre_c = cpu::load16(bias + c);
+      for (int t = 0; t < taps; ++t) pre_c += cpu::load16(w[t] + c) * cpu::load16(src[t] + c);
+      cpu::f32x16 cdf, xpdf;
+      gelu_terms_from_exp(pre_c,
+                          cpu::exp_nonpositive_vec<cpu::f32x16, cpu::i32x16>(-0.5f * pre_c * pre_c),
+                          &cdf, &xpdf);
+      cpu::store16(o + c, pre_c * cdf * cpu::load16(v + c));
+    }
+  }
 }
 void forward_row(const double* gate, const double* value, const double* wt, const double* bias,
                  const Map& m, int64_t y, double* out, double* pre) {

@@ -27,6 +27,16 @@ inline __attribute__((always_inline)) void store8(float* p, f32x8 v) {
   std::memcpy(p, &v, sizeof(v));
 }
 
+inline __attribute__((always_inline)) f32x16 load16(const float* p) {
+  f32x16 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+inline __attribute__((always_inline)) void store16(float* p, f32x16 v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
 // exp_nonpositive (../common/aggregated_attention_math.h) on a vector F of floats (I: the
 // matching int32 vector): the same exp_reduced.
 template <typename F, typename I>
@@ -48,8 +58,7 @@ inline __attribute__((always_inline)) float max16(const float* v, int64_t n) {
   f32x16 m = f32x16{} + neg_inf<float>();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    f32x16 x;
-    std::memcpy(&x, v + i, sizeof(x));
+    const f32x16 x = load16(v + i);
     m = x > m ? x : m;
   }
   float r = neg_inf<float>();
@@ -64,11 +73,9 @@ inline __attribute__((always_inline)) float exp_sum16(float* v, int64_t n, float
   f32x16 acc = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    f32x16 x;
-    std::memcpy(&x, v + i, sizeof(x));
-    x = exp_nonpositive_vec<f32x16, i32x16>(x - shift);
+    const f32x16 x = exp_nonpositive_vec<f32x16, i32x16>(load16(v + i) - shift);
     acc += x;
-    std::memcpy(v + i, &x, sizeof(x));
+    store16(v + i, x);
   }
   float total = 0.f;
   for (int l = 0; l < 16; ++l) total += acc[l];
