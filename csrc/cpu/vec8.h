@@ -17,25 +17,25 @@ typedef int32_t i32x8 __attribute__((vector_size(32)));
 typedef float f32x16 __attribute__((vector_size(64)));
 typedef int32_t i32x16 __attribute__((vector_size(64)));
 
-inline __attribute__((always_inline)) f32x8 load8(const float* p) {
-  f32x8 v;
+// unaligned loads and stores of a vector V of floats
+template <typename V>
+inline __attribute__((always_inline)) V load_vec(const float* p) {
+  V v;
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
 
-inline __attribute__((always_inline)) void store8(float* p, f32x8 v) {
+template <typename V>
+inline __attribute__((always_inline)) void store_vec(float* p, V v) {
   std::memcpy(p, &v, sizeof(v));
 }
 
+inline __attribute__((always_inline)) f32x8 load8(const float* p) { return load_vec<f32x8>(p); }
 inline __attribute__((always_inline)) f32x16 load16(const float* p) {
-  f32x16 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
+  return load_vec<f32x16>(p);
 }
-
-inline __attribute__((always_inline)) void store16(float* p, f32x16 v) {
-  std::memcpy(p, &v, sizeof(v));
-}
+inline __attribute__((always_inline)) void store8(float* p, f32x8 v) { store_vec(p, v); }
+inline __attribute__((always_inline)) void store16(float* p, f32x16 v) { store_vec(p, v); }
 
 // exp_nonpositive (../common/aggregated_attention_math.h) on a vector F of floats (I: the
 // matching int32 vector): the same exp_reduced.

@@ -40,8 +40,10 @@ def test_values_and_gradients_match_torch(B, H, W, C):
         torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-10)
 
 
-def test_float32_within_the_erf_approximation():
-    args = _inputs(1, 16, 16, 40, dtype=torch.float32)
+# C = 40: the float rows' generic loop; C = 48: their 16-channel register path
+@pytest.mark.parametrize('C', [40, 48])
+def test_float32_within_the_erf_approximation(C):
+    args = _inputs(1, 16, 16, C, dtype=torch.float32)
     out = cg.conv_glu_gate(*args, 16, 16)
     ref = _torch_gate(*args, 16, 16)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
@@ -54,9 +56,10 @@ def test_gradcheck():
     torch.autograd.gradcheck(lambda *a: cg.conv_glu_gate(*a, 3, 4), _inputs(1, 3, 4, 5))
 
 
-@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
-def test_band_of_rows_equals_those_rows_of_the_whole_map(dtype):
-    gate, value, weight, bias = [t.detach() for t in _inputs(2, 9, 6, 11, dtype=dtype)]
+@pytest.mark.parametrize('dtype,C', [(torch.float32, 11), (torch.float32, 32),
+                                     (torch.float64, 11)])
+def test_band_of_rows_equals_those_rows_of_the_whole_map(dtype, C):
+    gate, value, weight, bias = [t.detach() for t in _inputs(2, 9, 6, C, dtype=dtype)]
     whole = cg.conv_glu_gate(gate, value, weight, bias, 9, 6)
     # rows 3..6 of the map, computed from its rows 2..7 (one halo row each side)
     band = cg.conv_glu_gate(gate[:, 2 * 6:8 * 6], value[:, 3 * 6:7 * 6], weight, bias, 6, 6,
