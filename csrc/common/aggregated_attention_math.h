@@ -4,7 +4,7 @@
 // For query p = (y, x) of one (batch, head):
 //   l_j = qs . kn[p + o_j] + rpb[j]        (window logits, -inf outside the image)
 //   s_m = qs . kp[m] + bias[p, m]          (pooled logits, m < P; bias from the row table:
-//                                           pooled_bias_row)
+//                                           add_pooled_bias)
 //   (a, b) = softmax over the k*k + P logits (lse = log-sum-exp, kept for backward)
 //   w_j = a_j + q . lt[:, j] + lb[j]       (learnable term: unscaled normalised q)
 //   out = sum_j w_j v[p + o_j] + sum_m b_m vp[m]
@@ -112,20 +112,9 @@ HOST_DEVICE_INLINE float exp_shift<float>(float* v, int64_t n, float shift) {
   return sum(v, n);
 }
 
-// The pooled bias of query (y, x) against all P = Hk * Wk pooled keys, from one head's row
-// table (mmtransnext/ops/bias_rows.py): out[ky * Wk + kx] = table[rows[y * Hk + ky] * row_len
-// + x * Wk + kx], row_len = W * Wk.
-template <typename acc_t, typename scalar_t>
-HOST_DEVICE_INLINE void pooled_bias_row(const scalar_t* table, const int64_t* rows, int64_t y,
-                                        int64_t x, int64_t Hk, int64_t Wk, int64_t row_len,
-                                        acc_t* out) {
-  for (int64_t ky = 0; ky < Hk; ++ky) {
-    const scalar_t* src = table + rows[y * Hk + ky] * row_len + x * Wk;
-    for (int64_t kx = 0; kx < Wk; ++kx) out[ky * Wk + kx] = acc_t(src[kx]);
-  }
-}
-
-// s[ky * Wk + kx] += the same bias entries, read in place.
+// Adds the pooled bias of query (y, x) against all P = Hk * Wk pooled keys, read in place from
+// one head's row table (mmtransnext/ops/bias_rows.py): s[ky * Wk + kx] += table[rows[y * Hk
+// + ky] * row_len + x * Wk + kx], row_len = W * Wk.
 template <typename acc_t, typename scalar_t>
 HOST_DEVICE_INLINE void add_pooled_bias(acc_t* s, const scalar_t* table, const int64_t* rows,
                                         int64_t y, int64_t x, int64_t Hk, int64_t Wk,

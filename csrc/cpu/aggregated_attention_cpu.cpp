@@ -9,7 +9,7 @@
 //   * a task owns (head, chunk of query blocks) for every batch entry, so it alone writes
 //     the position-bias gradient of those queries (summed over the batch in order); that
 //     [heads, N, P] gradient is then added into the row table by column (qx) tasks, each
-//     over its queries in order (the adjoint of pooled_bias_row);
+//     over its queries in order (the adjoint of add_pooled_bias);
 //   * gradients that sum over queries (rpb, learnable tokens / bias, pooled keys / values)
 //     go to per-chunk partial sums, added in chunk order afterwards; the chunks depend on N
 //     only, never on the thread count;
@@ -215,7 +215,7 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
     at::Tensor dqs_buf = at::empty({kBlock, d}, acc_opts);
     at::Tensor s_buf = at::empty({kBlock, P}, acc_opts);
     at::Tensor ds_buf = at::empty({kBlock, P}, acc_opts);
-    std::vector<acc_t> a(nk), dw(nk), dq(d), pb_buf(P);
+    std::vector<acc_t> a(nk), dw(nk), dq(d);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t h = t / chunks, chunk = t % chunks;
       const int64_t blk_end = std::min(s.nblocks, (chunk + 1) * per_chunk);
@@ -245,9 +245,7 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
             const scalar_t* go_n = go + (base + n) * d;
             acc_t* srow = S + i * P;
             acc_t* dsrow = dS + i * P;
-            pooled_bias_row(pt + h * s.R * s.row_len, rows, y, x, s.Hk, s.Wk, s.row_len,
-                            pb_buf.data());
-            cpu::add(srow, pb_buf.data(), P);
+            add_pooled_bias(srow, pt + h * s.R * s.row_len, rows, y, x, s.Hk, s.Wk, s.row_len);
             cpu::exp_sum(srow, P, l);
             window_logits<acc_t>(g, y, x, qs + (base + n) * d, kn + base * d, rpb + h * nk, d,
                                  a.data());

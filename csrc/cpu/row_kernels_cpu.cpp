@@ -13,21 +13,7 @@
 namespace mmtransnext {
 namespace cpu {
 
-MMTN_CLONES float add_max(float* s, const float* bias, int64_t n, float m) {
-#pragma omp simd reduction(max : m)
-  for (int64_t i = 0; i < n; ++i) {
-    s[i] += bias[i];
-    m = s[i] > m ? s[i] : m;
-  }
-  return m;
-}
-
 MMTN_CLONES float exp_sum(float* v, int64_t n, float shift) { return exp_sum16(v, n, shift); }
-
-MMTN_CLONES void scale(float* v, int64_t n, float c) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) v[i] *= c;
-}
 
 MMTN_CLONES float row_dot(const float* a, const float* b, int64_t n) {
   float total = 0.f;

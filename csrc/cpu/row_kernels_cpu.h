@@ -1,6 +1,6 @@
 // Row loops of the fused attention's pooled part (P entries per query), vectorised: the float
-// versions are compiled for AVX2 + FMA and for the baseline, picked at load time
-// (target_clones); the double versions are the plain element math of
+// versions are compiled for AVX-512, for AVX2 + FMA and for the baseline, picked at load
+// time (target_clones); the double versions are the plain element math of
 // ../common/aggregated_attention_math.h (the float ones call the same helpers).
 #pragma once
 
@@ -15,24 +15,12 @@
 namespace mmtransnext {
 namespace cpu {
 
-float add_max(float* s, const float* bias, int64_t n, float m);  // s += bias; max(m, s)
 float exp_sum(float* v, int64_t n, float shift);                 // v = exp(v - shift); sum
-void scale(float* v, int64_t n, float c);                        // v *= c
 float row_dot(const float* a, const float* b, int64_t n);        // a . b
 void softmax_grad(const float* a, float* da, int64_t n, float D);
 void add(float* dst, const float* src, int64_t n);               // dst += src
 
-inline double add_max(double* s, const double* bias, int64_t n, double m) {
-  for (int64_t i = 0; i < n; ++i) {
-    s[i] += bias[i];
-    m = s[i] > m ? s[i] : m;
-  }
-  return m;
-}
 inline double exp_sum(double* v, int64_t n, double shift) { return exp_shift(v, n, shift); }
-inline void scale(double* v, int64_t n, double c) {
-  for (int64_t i = 0; i < n; ++i) v[i] *= c;
-}
 inline double row_dot(const double* a, const double* b, int64_t n) {
   return mmtransnext::row_dot(a, b, n);
 }
@@ -51,7 +39,7 @@ struct AttentionRowInputs {
   int64_t d, P, win;                // win: window slots at the front of a logit row
   const scalar_t *qs, *q, *kn, *v;  // [N, d]
   const scalar_t* rpb;              // [k*k]
-  const scalar_t* table;            // this head's bias rows [R, row_len] (pooled_bias_row)
+  const scalar_t* table;            // this head's bias rows [R, row_len] (add_pooled_bias)
   const int64_t* rows;
   int64_t Hk, Wk, row_len;
   const acc_t *lt, *lb;             // [d, win] and [win]: learnable tokens and bias, 0-padded

@@ -4,7 +4,7 @@ The log-CPB bias of an H x W query grid against an Hk x Wk key grid is separable
 that its values repeat: with a table [heads, R, W * Wk] and rows [H * Hk] (int64),
 ``bias[h, (qy, qx), (ky, kx)] = table[h, rows[qy * Hk + ky], qx * Wk + kx]``
 (mmtransnext.models.layers.position_bias builds both). The fused op reads the bias through
-this formula (csrc/common/aggregated_attention_math.h: pooled_bias_row); the torch path
+this formula (csrc/common/aggregated_attention_math.h: add_pooled_bias); the torch path
 expands it here.
 """
 import torch
