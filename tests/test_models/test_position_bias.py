@@ -94,6 +94,22 @@ def test_interpolated_bias_equals_resizing_the_full_bias(sr_ratio, img_size, gri
             torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
 
 
+def test_resized_rows_are_the_distinct_weighted_sums():
+    """A y resize (2x: the multi-scale test's 1024 from 512) keeps only the distinct rows:
+    far fewer than the (query row, key row) pairs, each pair pointing at a row equal to its
+    own weighted sum of 4 table rows."""
+    cpb = LogCPB(num_heads=2, sr_ratio=8, bias_settings=PositionBiasSettings(
+        img_size=256, pretrain_size=224, mode='interpolate', stride=4)).double()
+    with torch.no_grad():
+        table, rows = cpb.position_bias_rows(128, 128)
+    assert rows.shape == (128 * 16,)
+    assert table.shape[1] < rows.numel() / 2  # 728 of 2048 here; 1528 of 8192 at 1024
+    assert int(rows.max()) == table.shape[1] - 1 and int(rows.min()) == 0
+    ref = _reference_bias(cpb, 128, 128)
+    torch.testing.assert_close(position_bias.expand_bias(table, rows, 128, 128), ref,
+                               rtol=1e-12, atol=1e-12)
+
+
 # -- inference cache of the table --------------------------------------------------------------
 
 @pytest.fixture

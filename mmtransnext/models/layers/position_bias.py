@@ -17,17 +17,18 @@ MLP on every pair runs in :func:`mmtransnext.ops.cpb_mlp.cpb_mlp` (fused on CPU:
 'interpolate' builds the bias on the ``img_size`` grid and resizes it bilinearly
 (align_corners=False) over the key axes and the query axes. That resize is separable per
 axis, and along x it only touches the (qx, kx) pairs, which the table reaches through
-``iw``; so the x-pair resize runs on the gathered table [heads, U_h, Wq0 * Wk0] (small),
-the rows are then gathered with ``ih`` and the y-pair resize runs once over the result in
-its own layout (channels-last, no transposes). Same weights, same F.interpolate kernel;
-only the order of the sums differs from resizing the full bias.
+``iw``; so the x-pair resize runs on the gathered table [heads, U_h, Wq0 * Wk0] (small).
+Along y each resized (qy, ky) pair is a weighted sum of 4 of those rows (``ih`` at the two
+taps per axis), and many pairs share taps and weights: the distinct sums are formed once
+(one fused gather, F.embedding_bag) and the pairs index them. Same values as resizing the
+full bias; only the order of the sums differs.
 
 The attentions take the bias as a *row table* [heads, R, Wq*Wk] and a row index [Hq*Hk]
-(:func:`expand_bias`): without a y resize ('extrapolate', 'linear', or 'interpolate' at the
-img_size height) that is the x-resized table [heads, U_h, Wq*Wk] with ``ih``, a few MB where
-the bias is tens (stage 1 of T at 512: 6 MB against 50 MB); with one, the y-resized rows
-[heads, Hq*Hk, Wq*Wk] with the identity index. The fused op reads the bias from it; the torch
-path expands it with one gather.
+(:func:`expand_bias`): the x-resized table [heads, U_h, Wq*Wk] with ``ih`` without a y
+resize, the distinct y-resized rows with their index after one (stage 1 of T at 1024 from
+512: 1528 distinct rows of 8192 pairs), a few MB where the bias is tens or hundreds (stage 1
+of T at 512: 6 MB against 50 MB). The fused op reads the bias from it; the torch path
+expands it with one gather.
 
 Under ``torch.no_grad`` (or when the MLP's parameters need no gradient) the table is cached
 per module and grid, keyed by the parameters' version counters and storage, so inference
@@ -129,10 +130,21 @@ class CoordinateCache:
 
     def get(self, q_hw, k_hw, pretrain_tokens: int, device: torch.device):
         """(U_h values, U_w values, [Hq*Hk] row index, [Wq*Wk] column index)."""
-        key = (*q_hw, *k_hw, pretrain_tokens, str(device))
+        return self._lookup(_build_coordinates, q_hw, k_hw, pretrain_tokens, device)
+
+    def resized_rows(self, q_hw, k_hw, pretrain_tokens: int, device: torch.device,
+                     new_heights: Tuple[int, int]):
+        """(taps [R', 4], weights [R', 4] float64, rows [Hq*Hk]) of the (query, key) row pairs
+        of the grid q_hw x k_hw resized to the heights ``new_heights`` (see
+        :func:`_build_resized_rows`)."""
+        return self._lookup(_build_resized_rows, q_hw, k_hw, pretrain_tokens, device,
+                            new_heights)
+
+    def _lookup(self, build, q_hw, k_hw, pretrain_tokens, device, *extra):
+        key = (build.__name__, *q_hw, *k_hw, pretrain_tokens, str(device), *extra)
         entry = self._entries.get(key)
         if entry is None:
-            entry = _build_coordinates(q_hw, k_hw, pretrain_tokens, device)
+            entry = build(q_hw, k_hw, pretrain_tokens, device, *extra)
             self._entries[key] = entry
             self.builds += 1
             if len(self._entries) > self.maxsize:
@@ -164,28 +176,54 @@ def _build_coordinates(q_hw, k_hw, pretrain_tokens, device):
     return tuple(t.to(device) for t in (vh, vw, ih.flatten(), iw.flatten()))
 
 
-def _resize_pair(x, size, new_size, channels_last=False):
+def _bilinear_taps(n_in: int, n_out: int):
+    """The two source indices and weights of each output of a bilinear resize n_in -> n_out
+    along one axis, as F.interpolate(mode='bilinear', align_corners=False, size=...) takes
+    them: source ``(dst + 0.5) * n_in / n_out - 0.5`` clamped at 0. Each [n_out]."""
+    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
+    i0 = src.floor().long().clamp(max=n_in - 1)
+    w1 = src - i0
+    return i0, (i0 + 1).clamp(max=n_in - 1), 1 - w1, w1
+
+
+@assume_constant_result
+def _build_resized_rows(q_hw, k_hw, pretrain_tokens, device, new_heights):
+    """The y-pair resize of a row table as a few distinct weighted sums of its rows.
+
+    Resizing the (query row, key row) pairs from (Hq0, Hk0) to (Hq, Hk) makes each new row
+    a sum of 4 table rows ``ih[a, b]`` (a, b the two taps per axis) with weights
+    ``wq[a] * wk[b]``; rows with the same 4 taps and weights are equal, and there are 3-5x
+    fewer distinct ones than pairs. Returns the distinct (taps [R', 4], weights [R', 4]
+    float64) and, per new pair, its distinct row [Hq*Hk]."""
+    _, ih = _axis_coordinates(q_hw[0], k_hw[0], pretrain_tokens)
+    qa0, qa1, qw0, qw1 = _bilinear_taps(q_hw[0], new_heights[0])
+    kb0, kb1, kw0, kw1 = _bilinear_taps(k_hw[0], new_heights[1])
+    taps = torch.stack([ih[qa][:, kb] for qa in (qa0, qa1) for kb in (kb0, kb1)], -1)
+    weights = torch.stack([qw[:, None] * kw[None] for qw in (qw0, qw1) for kw in (kw0, kw1)],
+                          -1)
+    distinct, rows = torch.unique(torch.cat([taps.view(-1, 4).double(), weights.view(-1, 4)],
+                                            1), dim=0, return_inverse=True)
+    return distinct[:, :4].long().to(device), distinct[:, 4:].to(device), rows.to(device)
+
+
+def _resize_pair(x, size, new_size):
     """Bilinear resize (align_corners=False) of the (query, key) pair of one axis.
 
-    x: [heads, C, nq * nk] (the pair last) or, with ``channels_last``, [heads, nq * nk, C]
-    (the pair first, resized in that layout); returns the same layout at ``new_size``."""
+    x: [heads, C, nq * nk]; returns [heads, C, new_nq * new_nk]."""
     if tuple(size) == tuple(new_size):
         return x
     heads = x.shape[0]
-    if channels_last:
-        x = x.view(heads, *size, -1).permute(0, 3, 1, 2)  # channels-last strides
-        x = F.interpolate(x, size=new_size, mode='bilinear', align_corners=False)
-        return x.permute(0, 2, 3, 1).reshape(heads, new_size[0] * new_size[1], -1)
     x = F.interpolate(x.view(heads, -1, *size), size=new_size, mode='bilinear',
                       align_corners=False)
     return x.view(heads, -1, new_size[0] * new_size[1])
 
 
-def bias_rows_from_table(table, ih, iw, q_hw, k_hw, new_q_hw=None, new_k_hw=None):
-    """(row table [heads, R, Wq*Wk], rows [Hq*Hk] or None) of the bias (see
+def bias_rows_from_table(table, ih, iw, q_hw, k_hw, new_q_hw=None, new_k_hw=None,
+                         pretrain_tokens=None):
+    """(row table [heads, R, Wq*Wk], rows [Hq*Hk]) of the bias (see
     :func:`~mmtransnext.ops.bias_rows.expand_bias`) from the CPB table [heads, U_h, U_w] of
     the grid q_hw x k_hw, bilinearly resized to new_q_hw x new_k_hw when those are given and
-    differ."""
+    differ (a change of height needs ``pretrain_tokens``, the grid's coordinate scale)."""
     new_q_hw = tuple(new_q_hw or q_hw)
     new_k_hw = tuple(new_k_hw or k_hw)
     (hq, wq), (hk, wk) = new_q_hw, new_k_hw
@@ -194,9 +232,15 @@ def bias_rows_from_table(table, ih, iw, q_hw, k_hw, new_q_hw=None, new_k_hw=None
     cols = _resize_pair(cols, (q_hw[1], k_hw[1]), (wq, wk))  # [heads, U_h, Wq * Wk]
     if (q_hw[0], k_hw[0]) == (hq, hk):
         return cols, ih
-    rows = _resize_pair(cols.index_select(1, ih), (q_hw[0], k_hw[0]), (hq, hk),
-                        channels_last=True)  # [heads, Hq * Hk, Wq * Wk]
-    return rows, None  # identity rows
+    taps, weights, rows = COORDINATE_CACHE.resized_rows(q_hw, k_hw, pretrain_tokens,
+                                                        table.device, (hq, hk))
+    # the distinct resized rows, each a weighted sum of 4 rows of cols, in one fused gather
+    heads, n_rows, length = cols.shape
+    offsets = torch.arange(heads, device=taps.device).view(heads, 1, 1) * n_rows
+    distinct = F.embedding_bag((taps + offsets).view(-1, 4), cols.reshape(-1, length),
+                               per_sample_weights=weights.to(cols.dtype).repeat(heads, 1),
+                               mode='sum')
+    return distinct.view(heads, -1, length), rows
 
 
 class LogCPB(nn.Module):
@@ -305,4 +349,4 @@ class LogCPB(nn.Module):
         pretrain = self.pretrain_tokens
         vh, vw, ih, iw = COORDINATE_CACHE.get(q0, k0, pretrain, self.cpb_fc1.weight.device)
         table = self._cached_table((*q0, *k0, pretrain), vh, vw)
-        return bias_rows_from_table(table, ih, iw, q0, k0, q_hw, k_hw)
+        return bias_rows_from_table(table, ih, iw, q0, k0, q_hw, k_hw, pretrain)
