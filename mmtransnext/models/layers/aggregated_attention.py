@@ -72,12 +72,6 @@ class AggregatedAttention(LogCPB):
         B, N, _ = x.shape
         return x.view(B, N, parts, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
 
-    def _head_major(self, x, parts):
-        """The ``parts`` [B, heads, N, d] of a projection, each copied out contiguous (the
-        layout the fused kernels read), so the projection's [B, N, parts * C] output is
-        freed here rather than held by views while the kernels copy them again."""
-        return [t.contiguous() for t in self._heads(x, parts).unbind(0)]
-
     # -- the attention core runs in mmtransnext.ops.attention (fused op or torch path) --
     def attention_inputs(self, x, height, width):
         """(:class:`AttentionInputs`, pooled grid) of an H x W token map x [B, N, C]."""
@@ -85,7 +79,10 @@ class AggregatedAttention(LogCPB):
         pool_hw = self.key_grid(height, width)
         n_pool = pool_hw[0] * pool_hw[1]
 
-        q = l2_normalize(self._head_major(self.q(x), 1)[0])
+        # q and keys come out of the normalisation head-major and contiguous (the layout the
+        # fused kernels read), values are copied so: the projections' [B, N, parts * C]
+        # outputs are freed here rather than held by views while the kernels copy them again
+        q = l2_normalize(self._heads(self.q(x), 1)[0])
         q_scaled = scaled_query(q, self.query_embedding, F.softplus(self.temperature),
                                 self._length_scale(height, width, n_pool, x.device)
                                 .to(q.dtype))
@@ -96,8 +93,8 @@ class AggregatedAttention(LogCPB):
         pooled = self.norm(image_as_tokens(pooled))
         key_pool, value_pool = self._heads(self.kv(pooled), 2).unbind(0)
 
-        key, value = self._head_major(self.kv(x), 2)
-        key = l2_normalize(key)
+        key, value = self._heads(self.kv(x), 2).unbind(0)
+        key, value = l2_normalize(key), value.contiguous()
         pos_table, pos_rows = self.position_bias_rows(height, width)
         inputs = AttentionInputs(
             q, q_scaled, key, value, F.normalize(key_pool, dim=-1),

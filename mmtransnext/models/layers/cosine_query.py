@@ -30,7 +30,7 @@ class _L2Normalize(torch.autograd.Function):
         norm = x.norm(2, -1, keepdim=True)
         unclamped = norm >= NORM_EPS
         norm = norm.clamp_min(NORM_EPS)
-        y = x / norm
+        y = _divided(x, norm)
         ctx.save_for_backward(y, norm, unclamped)
         return y
 
@@ -69,11 +69,21 @@ class _ScaledQuery(torch.autograd.Function):
         return grad_q, grad_embedding, grad_scale, None
 
 
+def _divided(x, norm):
+    """x / norm as a new contiguous tensor: a strided view x (the heads of a projection) is
+    read once and written out head-major in the same pass, no separate copy."""
+    out = torch.empty(x.shape, dtype=torch.result_type(x, norm), device=x.device)
+    return torch.div(x, norm, out=out)
+
+
 def l2_normalize(x):
-    """F.normalize(x, dim=-1); backward keeps the output and norms, not x."""
+    """F.normalize(x, dim=-1) (the same operations), contiguous whatever the layout of x
+    (except while something traces the model); backward keeps the output and norms, not x."""
     if _recording(x):
         return _L2Normalize.apply(x)
-    return F.normalize(x, dim=-1)
+    if tracing():
+        return F.normalize(x, dim=-1)
+    return _divided(x, x.norm(2, -1, keepdim=True).clamp_min(NORM_EPS))
 
 
 def scaled_query(q, embedding, scale, length_scale):
