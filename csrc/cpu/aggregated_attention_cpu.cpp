@@ -335,8 +335,18 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& grad_out,
           grad_lt, grad_lb};
 }
 
-#define MMTN_DISPATCH(TYPE, NAME, ...) \
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, TYPE, NAME, __VA_ARGS__)
+// 16-bit inputs run the float kernels: the inputs are widened once per call (exact), so the
+// rows take the vectorised float loops instead of converting element by element; the
+// arithmetic is the same fp32 either way, and the results are rounded back to the inputs'
+// dtypes.
+bool is_16bit(at::ScalarType t) { return t == at::kHalf || t == at::kBFloat16; }
+
+AggregatedAttentionInputs widened(const AggregatedAttentionInputs& in) {
+  const auto f = [](const at::Tensor& t) { return t.to(at::kFloat); };
+  return {f(in.q),   f(in.q_scaled), f(in.key),           f(in.value),
+          f(in.key_pool), f(in.value_pool), f(in.rpb),    f(in.pos_table),
+          f(in.learnable_tokens), f(in.learnable_bias), in.pos_rows};
+}
 
 }  // namespace
 
@@ -346,9 +356,13 @@ std::tuple<at::Tensor, at::Tensor> aggregated_attention_cpu(const AggregatedAtte
                                                             int64_t pool_height,
                                                             int64_t pool_width) {
   const Sizes s = make_sizes(in, height, width, kernel_size, pool_height, pool_width);
+  if (is_16bit(in.q.scalar_type())) {
+    auto [out, lse] = forward_impl<float>(widened(in), s);
+    return {out.to(in.q.scalar_type()), lse};
+  }
   std::tuple<at::Tensor, at::Tensor> result;
-  MMTN_DISPATCH(in.q.scalar_type(), "aggregated_attention_cpu",
-                [&] { result = forward_impl<scalar_t>(in, s); });
+  AT_DISPATCH_FLOATING_TYPES(in.q.scalar_type(), "aggregated_attention_cpu",
+                             [&] { result = forward_impl<scalar_t>(in, s); });
   return result;
 }
 
@@ -359,12 +373,18 @@ std::vector<at::Tensor> aggregated_attention_backward_cpu(const at::Tensor& grad
                                                           int64_t pool_height,
                                                           int64_t pool_width) {
   const Sizes s = make_sizes(in, height, width, kernel_size, pool_height, pool_width);
+  if (is_16bit(in.q.scalar_type())) {
+    auto grads = backward_impl<float>(grad_out.to(at::kFloat), widened(in), lse, s);
+    const at::Tensor* inputs[] = {&in.q,   &in.q_scaled, &in.key, &in.value,
+                                  &in.key_pool, &in.value_pool, &in.rpb, &in.pos_table,
+                                  &in.learnable_tokens, &in.learnable_bias};
+    for (size_t i = 0; i < grads.size(); ++i) grads[i] = grads[i].to(inputs[i]->scalar_type());
+    return grads;
+  }
   std::vector<at::Tensor> result;
-  MMTN_DISPATCH(in.q.scalar_type(), "aggregated_attention_backward_cpu",
-                [&] { result = backward_impl<scalar_t>(grad_out, in, lse, s); });
+  AT_DISPATCH_FLOATING_TYPES(in.q.scalar_type(), "aggregated_attention_backward_cpu",
+                             [&] { result = backward_impl<scalar_t>(grad_out, in, lse, s); });
   return result;
 }
-
-#undef MMTN_DISPATCH
 
 }  // namespace mmtransnext

@@ -74,16 +74,6 @@ MMTN_CLONES float forward_row(const AttentionRowInputs<float>& r, int64_t n, flo
   return forward_row_impl(r, n, logits, out, inv, w);
 }
 
-MMTN_CLONES float forward_row(const AttentionRowInputs<c10::BFloat16>& r, int64_t n,
-                              float* logits, float* out, float* inv, float* w) {
-  return forward_row_impl(r, n, logits, out, inv, w);
-}
-
-float forward_row(const AttentionRowInputs<c10::Half>& r, int64_t n, float* logits,
-                  float* out, float* inv, float* w) {
-  return forward_row_impl(r, n, logits, out, inv, w);
-}
-
 double forward_row(const AttentionRowInputs<double>& r, int64_t n, double* logits,
                    double* out, double* inv, double* w) {
   return forward_row_impl(r, n, logits, out, inv, w);

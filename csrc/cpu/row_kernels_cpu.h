@@ -5,8 +5,6 @@
 #pragma once
 
 #include <ATen/OpMathType.h>
-#include <c10/util/BFloat16.h>
-#include <c10/util/Half.h>
 
 #include <cstdint>
 
@@ -55,10 +53,6 @@ inline int64_t window_slots(int64_t nk) { return (nk + 15) / 16 * 16; }
 // pooled part (unnormalised row @ pooled values) the caller adds. w: 2 * win scratch.
 float forward_row(const AttentionRowInputs<float>& r, int64_t n, float* logits, float* out,
                   float* inv, float* w);
-float forward_row(const AttentionRowInputs<c10::BFloat16>& r, int64_t n, float* logits,
-                  float* out, float* inv, float* w);
-float forward_row(const AttentionRowInputs<c10::Half>& r, int64_t n, float* logits,
-                  float* out, float* inv, float* w);
 double forward_row(const AttentionRowInputs<double>& r, int64_t n, double* logits, double* out,
                    double* inv, double* w);
 

@@ -64,6 +64,22 @@ def test_low_precision(dtype, tol):
     torch.testing.assert_close(out.float(), ref, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_low_precision_runs_the_float_kernels(dtype):
+    """16-bit inputs are widened once and run the float kernels: output and gradients are
+    bitwise the float op's on the widened inputs, rounded to the inputs' dtype."""
+    H, W, ks, pool_hw = 9, 11, 3, (3, 3)
+    a = make_attention_inputs(2, 2, H, W, 24, ks, pool_hw, dtype, requires_grad=True)
+    wide = a.with_floats(*[t.detach().float().requires_grad_() for t in a.floats()])
+    grad = torch.randn(2, 2, H * W, 24, generator=torch.Generator().manual_seed(1))
+    out, out_wide = fused(a, H, W, ks, pool_hw), fused(wide, H, W, ks, pool_hw)
+    assert torch.equal(out, out_wide.to(dtype))
+    grads = torch.autograd.grad(out, a.floats(), grad.to(dtype))
+    grads_wide = torch.autograd.grad(out_wide, wide.floats(), grad.to(dtype).float())
+    for name, g, g_wide in zip(AttentionInputs._fields, grads, grads_wide):
+        assert g.dtype == dtype and torch.equal(g, g_wide.to(dtype)), name
+
+
 def test_backward_bitwise_deterministic():
     """No atomics, fixed summation order: repeated runs and 1 vs 2 threads give equal bits."""
     H, W, ks, pool_hw = 28, 25, 3, (7, 6)  # 11 query blocks: several chunks per head
