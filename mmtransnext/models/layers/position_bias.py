@@ -113,8 +113,8 @@ class PositionBiasSettings:
 
 
 class CoordinateCache:
-    """Per-grid coordinates and gather indices (least recently used out beyond
-    ``maxsize``); ``builds`` counts cache misses.
+    """Per-grid coordinates and gather indices, and the distinct rows of a y resize (least
+    recently used out beyond ``maxsize``); ``builds`` counts cache misses.
 
     Args:
         maxsize (int): Grids kept. Defaults to COORDINATE_CACHE_SIZE.
@@ -218,12 +218,12 @@ def _resize_pair(x, size, new_size):
     return x.view(heads, -1, new_size[0] * new_size[1])
 
 
-def bias_rows_from_table(table, ih, iw, q_hw, k_hw, new_q_hw=None, new_k_hw=None,
-                         pretrain_tokens=None):
+def bias_rows_from_table(table, ih, iw, q_hw, k_hw, pretrain_tokens, new_q_hw=None,
+                         new_k_hw=None):
     """(row table [heads, R, Wq*Wk], rows [Hq*Hk]) of the bias (see
     :func:`~mmtransnext.ops.bias_rows.expand_bias`) from the CPB table [heads, U_h, U_w] of
-    the grid q_hw x k_hw, bilinearly resized to new_q_hw x new_k_hw when those are given and
-    differ (a change of height needs ``pretrain_tokens``, the grid's coordinate scale)."""
+    the grid q_hw x k_hw (coordinates scaled by ``pretrain_tokens``), bilinearly resized to
+    new_q_hw x new_k_hw when those are given and differ."""
     new_q_hw = tuple(new_q_hw or q_hw)
     new_k_hw = tuple(new_k_hw or k_hw)
     (hq, wq), (hk, wk) = new_q_hw, new_k_hw
@@ -349,4 +349,4 @@ class LogCPB(nn.Module):
         pretrain = self.pretrain_tokens
         vh, vw, ih, iw = COORDINATE_CACHE.get(q0, k0, pretrain, self.cpb_fc1.weight.device)
         table = self._cached_table((*q0, *k0, pretrain), vh, vw)
-        return bias_rows_from_table(table, ih, iw, q0, k0, q_hw, k_hw, pretrain)
+        return bias_rows_from_table(table, ih, iw, q0, k0, pretrain, q_hw, k_hw)
