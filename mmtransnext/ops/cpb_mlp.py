@@ -11,8 +11,8 @@ Two implementations, the same numbers up to the order of the sums:
     pair by pair (TransNeXt-T's training step at 512 x 512: 260 ms of the MLP in the torch
     path). It computes in float32 (float64 inputs in float64): 16-bit inputs, as autocast
     makes them, are cast up and the table is rounded back to their dtype, the dtype the
-    torch path returns (a bf16 table under autocast: half the bytes of the y-resized rows
-    that 'interpolate' builds at a new height);
+    torch path returns (a bf16 table under autocast: half the bytes of the distinct y-resized
+    rows that 'interpolate' builds at a new height);
   * the torch path (:func:`cpb_mlp_torch`): a few rows at a time so the activations stay in
     cache, recomputed in backward (checkpoint) rather than stored.
 """

@@ -110,6 +110,17 @@ def test_resized_rows_are_the_distinct_weighted_sums():
                                rtol=1e-12, atol=1e-12)
 
 
+def test_grids_first_seen_under_inference_mode_serve_training():
+    """Coordinates and resized rows cached under torch.inference_mode are inference tensors,
+    which autograd cannot save: training on the same grid afterwards gets its own."""
+    cpb = LogCPB(num_heads=2, sr_ratio=2, bias_settings=PositionBiasSettings(
+        img_size=64, pretrain_size=224, mode='interpolate', stride=8))
+    with torch.inference_mode():
+        cpb.position_bias(12, 12)  # a y resize: coordinates and distinct rows cached
+    cpb.position_bias(12, 12).sum().backward()
+    assert cpb.cpb_fc1.weight.grad.abs().sum() > 0
+
+
 # -- inference cache of the table --------------------------------------------------------------
 
 @pytest.fixture

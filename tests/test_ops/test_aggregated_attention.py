@@ -288,8 +288,9 @@ def test_non_finite_inputs_propagate_like_torch_path():
 
 
 def test_identity_rows_as_none():
-    """A table with one row per (query row, key row) (the y-resized bias) travels with
-    pos_rows None: the torch path permutes it once, the fused op gets 0, 1, 2, ..."""
+    """A table with one row per (query row, key row) travels with pos_rows None (the API
+    allows it; the model always passes its row index): the torch path permutes it once,
+    the fused op gets 0, 1, 2, ..."""
     from mmtransnext.ops.bias_rows import expand_bias
     H, W, ks, pool_hw = 5, 7, 3, (2, 3)
     a = make_attention_inputs(1, 2, H, W, 4, ks, pool_hw)

@@ -1,5 +1,7 @@
 """torch.compile traces the compiled ops (fake kernels + registered autograd): one
-AggregatedAttention block, fullgraph, forward and backward match eager on the CPU.
+AggregatedAttention block, fullgraph, forward and backward match eager on the CPU, with the
+position bias extrapolated and interpolated (a 7 x 9 map from the 8 x 8 img_size grid: the
+resize's distinct rows, built once as constants of the grid).
 
 The backend is aot_eager: Dynamo + FakeTensor + AOTAutograd (everything that needs the ops'
 registrations) without Inductor's C++ code generation, which takes ~1.5 min on 2 cores and
@@ -12,12 +14,11 @@ from mmtransnext.models.layers import AggregatedAttention, PositionBiasSettings
 from ops_testing import requires_ext
 
 
-def _block():
+def _block(mode):
     torch.manual_seed(0)
     attn = AggregatedAttention(dim=32, num_heads=2, sr_ratio=2, window_size=3,
                                bias_settings=PositionBiasSettings(
-                                   img_size=64, pretrain_size=224, mode='extrapolate',
-                                   stride=8))
+                                   img_size=64, pretrain_size=224, mode=mode, stride=8))
     with torch.no_grad():  # non-trivial values for the zero-initialised parameters
         attn.learnable_bias.normal_(std=0.1)
         attn.relative_pos_bias_local.normal_(std=0.1)
@@ -35,10 +36,11 @@ def _run(fn, attn, x, H, W):
                          'torch._dynamo.lookup_backend')
 @requires_ext
 @pytest.mark.filterwarnings('ignore:Dynamo detected a call to a `functools.lru_cache`')
-def test_compiled_block_uses_ext_ops_and_matches_eager(monkeypatch):
+@pytest.mark.parametrize('mode', ['extrapolate', 'interpolate'])
+def test_compiled_block_uses_ext_ops_and_matches_eager(monkeypatch, mode):
     monkeypatch.setenv('MMTRANSNEXT_OPS', 'ext')
     torch._dynamo.reset()
-    attn = _block()
+    attn = _block(mode)
     H, W = 7, 9
     x = torch.randn(2, H * W, 32, requires_grad=True)
     targets = []

@@ -5,7 +5,7 @@ pytest process started with it (``test_interpreter_run`` here; the ``in_child`` 
 skipped in the parent and run there). Against the torch path: values and all ten gradients,
 fp32 within 1e-4, fp16 / bf16 within parity.TOLS (1e-2 / 3e-2 of 1 + |reference|, 10x for
 gradients summed over tokens); the three position-bias modes as the model builds them
-(interpolate with a y resize: pos_rows None), odd maps, a map smaller than one block, small
+(interpolate with a y resize: the distinct resized rows), odd maps, a map smaller than one block, small
 blocks (queries not a multiple of the block, several pooled steps), the pooled grid of every
 stage, batch and heads > 1; the int64 offsets at the largest input; the dispatch and the
 run-time self-check (an injected faulty kernel falls back with a warning).
@@ -267,7 +267,8 @@ def test_backbone_matches_torch_path(monkeypatch, fresh_checks):
 def test_offsets_are_int64():
     """The kernels' offset helpers at the largest input users run: batch 8, 2048 x 2048,
     TransNeXt-B (stage 1: 512 x 512 tokens, 4 heads, head_dim 32, pooled 64 x 64; with a y
-    resize the bias table has one row per (query row, key row): [4, 512 * 64, 512 * 64])."""
+    resize the bias table has at most one row per (query row, key row): [4, 512 * 64,
+    512 * 64])."""
     from triton_offsets_probe import offsets_probe
     B, heads, N, d, H, Hk, W, Wk = 8, 4, 512 * 512, 32, 512, 64, 512, 64
     n_rows, row_len = H * Hk, W * Wk

@@ -13,9 +13,10 @@ every path keeps (q, q_scaled, key, value, key_pool, value_pool; shown for scale
           recomputes the probabilities)
 
 Under 'interpolate' with a y resize (an input size other than img_size) the bias row table
-is [h, H * Hk, W * Wk] = h x N x P, the size of one batch entry's pooled logits: the fused
-paths keep it (it is their input), the torch paths free it after expanding it; the last
-column gives the fused figure then (inputs other than ``--img-size``). Counted from the code of
+holds the distinct y-resized rows, [h, R', W * Wk] (R' counted by the model's own
+position_bias code, about a fifth of the H * Hk row pairs at 2x): the fused paths keep it
+(it is their input), the torch paths free it after expanding it; the last column gives the
+fused figure then (inputs other than ``--img-size``). Counted from the code of
 mmtransnext/ops/attention.py and sliding_window_torch.py, not measured.
 
 Usage: python tools/analysis_tools/activation_memory.py [--arch tiny] [--batch 2]
@@ -28,21 +29,36 @@ filter_upstream_warnings()
 import argparse
 import sys
 
+import torch
+
 from mmtransnext.analysis.cases import windowed_stages
 from mmtransnext.analysis.memory import MB
 from mmtransnext.models.backbones.arch_settings import resolve_arch
+from mmtransnext.models.layers.position_bias import COORDINATE_CACHE
 
 BYTES = 4  # fp32
+PRETRAIN_SIZE = 224  # the configs' pretrain_size: fixes the coordinates, so the rows
 
 
-def stage_bytes(B, heads, d, side, ks, sr):
-    """{what: bytes} per block of one stage (square side x side token map)."""
+def resized_rows(side, sr, stride, img_size):
+    """Distinct rows of the bias row table after the y resize from img_size to side."""
+    q0 = img_size // stride
+    taps, _, _ = COORDINATE_CACHE.resized_rows((q0, q0), (q0 // sr, q0 // sr),
+                                               PRETRAIN_SIZE // stride, torch.device('cpu'),
+                                               (side, side // sr))
+    return taps.shape[0]
+
+
+def stage_bytes(B, heads, d, side, ks, sr, table_rows):
+    """{what: bytes} per block of one stage (square side x side token map; the bias row
+    table of ``table_rows`` rows)."""
     N, nk, P = side * side, ks * ks, (side // sr) ** 2
     padded = (side + ks - 1) ** 2
     softmax, window = B * heads * N * (nk + P), B * heads * N * nk
     sizes = dict(inputs=B * heads * (4 * N + 2 * P) * d,
                  torch=softmax + window + 2 * B * heads * padded * d,
-                 ext=softmax + window, fused=B * heads * N, table=heads * N * P)
+                 ext=softmax + window, fused=B * heads * N,
+                 table=heads * table_rows * side * (side // sr))
     return {k: v * BYTES for k, v in sizes.items()}, P
 
 
@@ -55,7 +71,8 @@ def table(arch, batch, resolutions, img_size):
         resized = res != img_size  # 'interpolate' then resizes the bias along y too
         total = dict.fromkeys(('inputs', 'torch', 'ext', 'fused', 'table'), 0)
         for stage, heads, d, side, ks, blocks in windowed_stages(arch, res):
-            b, P = stage_bytes(batch, heads, d, side, ks, sr[stage])
+            rows = resized_rows(side, sr[stage], res // side, img_size) if resized else 0
+            b, P = stage_bytes(batch, heads, d, side, ks, sr[stage], rows)
             for k in total:
                 total[k] += b[k] * blocks
             lines.append(

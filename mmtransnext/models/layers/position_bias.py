@@ -53,7 +53,6 @@ from mmtransnext.ops.cpb_mlp import cpb_mlp
 
 POS_BIAS_MODES = ('interpolate', 'extrapolate', 'linear')
 
-GridKey = Tuple[int, int, int, int, int, str]
 # grids kept per cache: CoordinateCache (all modules) and each module's table cache (enough
 # for a 6-scale ms+flip test cycling through its sizes)
 COORDINATE_CACHE_SIZE = 64
@@ -121,7 +120,7 @@ class CoordinateCache:
     """
 
     def __init__(self, maxsize: int = COORDINATE_CACHE_SIZE):
-        self._entries: 'OrderedDict[GridKey, Tuple[torch.Tensor, ...]]' = OrderedDict()
+        self._entries: 'OrderedDict[tuple, Tuple[torch.Tensor, ...]]' = OrderedDict()
         self.maxsize = maxsize
         self.builds = 0
 
@@ -141,7 +140,10 @@ class CoordinateCache:
                             new_heights)
 
     def _lookup(self, build, q_hw, k_hw, pretrain_tokens, device, *extra):
-        key = (build.__name__, *q_hw, *k_hw, pretrain_tokens, str(device), *extra)
+        # tensors made under inference_mode cannot be saved for backward: kept apart (not
+        # asked while Dynamo traces, which cannot ask: traced calls share the entries)
+        inference = not is_compiling() and torch.is_inference_mode_enabled()
+        key = (build.__name__, *q_hw, *k_hw, pretrain_tokens, str(device), inference, *extra)
         entry = self._entries.get(key)
         if entry is None:
             entry = build(q_hw, k_hw, pretrain_tokens, device, *extra)
@@ -192,9 +194,9 @@ def _build_resized_rows(q_hw, k_hw, pretrain_tokens, device, new_heights):
 
     Resizing the (query row, key row) pairs from (Hq0, Hk0) to (Hq, Hk) makes each new row
     a sum of 4 table rows ``ih[a, b]`` (a, b the two taps per axis) with weights
-    ``wq[a] * wk[b]``; rows with the same 4 taps and weights are equal, and there are 3-5x
-    fewer distinct ones than pairs. Returns the distinct (taps [R', 4], weights [R', 4]
-    float64) and, per new pair, its distinct row [Hq*Hk]."""
+    ``wq[a] * wk[b]``; rows with the same 4 taps and weights are equal (at 2x, 3-5x fewer
+    distinct ones than pairs; fewer repeat at other ratios). Returns the distinct (taps
+    [R', 4], weights [R', 4] float64) and, per new pair, its distinct row [Hq*Hk]."""
     _, ih = _axis_coordinates(q_hw[0], k_hw[0], pretrain_tokens)
     qa0, qa1, qw0, qw1 = _bilinear_taps(q_hw[0], new_heights[0])
     kb0, kb1, kw0, kw1 = _bilinear_taps(k_hw[0], new_heights[1])
