@@ -375,10 +375,8 @@ std::vector<at::Tensor> aggregated_attention_backward_cpu(const at::Tensor& grad
   const Sizes s = make_sizes(in, height, width, kernel_size, pool_height, pool_width);
   if (is_16bit(in.q.scalar_type())) {
     auto grads = backward_impl<float>(grad_out.to(at::kFloat), widened(in), lse, s);
-    const at::Tensor* inputs[] = {&in.q,   &in.q_scaled, &in.key, &in.value,
-                                  &in.key_pool, &in.value_pool, &in.rpb, &in.pos_table,
-                                  &in.learnable_tokens, &in.learnable_bias};
-    for (size_t i = 0; i < grads.size(); ++i) grads[i] = grads[i].to(inputs[i]->scalar_type());
+    // every floating-point input has q's dtype (checked_inputs: check_like)
+    for (auto& grad : grads) grad = grad.to(in.q.scalar_type());
     return grads;
   }
   std::vector<at::Tensor> result;
